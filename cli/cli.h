@@ -1,0 +1,59 @@
+/*
+ * Shared pieces of the fpflow command line: sub-command entry points,
+ * messages on stderr, the progress display and small file helpers.
+ *
+ * Every sub-command returns an exit code: 0 success, 1 a failure while
+ * running (the message says what), 2 bad usage or bad input.
+ */
+#ifndef FPF_CLI_H
+#define FPF_CLI_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "fpflow/status.h"
+
+enum { FPF_EXIT_OK = 0, FPF_EXIT_FAIL = 1, FPF_EXIT_USAGE = 2 };
+
+/* Sub-commands; argv[0] is the sub-command's name. */
+int fpf_cmd_run(int argc, char **argv);
+int fpf_cmd_density(int argc, char **argv);
+int fpf_cmd_detect(int argc, char **argv);
+
+/* Verbosity: 0 quiet (-q), 1 normal, 2 verbose (-v).  Set by each command. */
+extern int fpf_cli_verbosity;
+
+/* "fpflow: " + message on stderr; always shown. */
+void fpf_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Shown unless -q. */
+void fpf_cli_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Shown with -v. */
+void fpf_cli_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints an error report and maps its status to an exit code. */
+int fpf_cli_fail(const fpf_error *err);
+/* The library's log callback, routed to the functions above. */
+void fpf_cli_log(void *user, fpf_log_level level, const char *msg);
+
+/*
+ * Progress on stderr: a redrawn bar when stderr is a terminal, otherwise a
+ * plain line every ~10% (and none at all for work that ends within ~2 s).
+ */
+typedef struct fpf_progress {
+  const char *label;
+  long total;
+  double t_start, t_last;
+  int tty, shown, last_decile;
+} fpf_progress;
+void fpf_progress_start(fpf_progress *p, const char *label, long total);
+void fpf_progress_update(fpf_progress *p, long done, const char *extra);
+void fpf_progress_finish(fpf_progress *p);
+
+/* Monotonic wall clock in seconds. */
+double fpf_cli_now(void);
+
+/* mkdir -p; returns 0 or reports the failing path in err. */
+int fpf_cli_mkdirs(const char *path, fpf_error *err);
+/* dir + "/" + name into buf (size n); returns buf. */
+char *fpf_cli_path(char *buf, size_t n, const char *dir, const char *name);
+
+#endif

@@ -1,0 +1,54 @@
+/* fpflow: the command line's entry point and sub-command table. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "fpflow/status.h"
+
+typedef struct command {
+  const char *name;
+  int (*fn)(int, char **);
+  const char *summary;
+} command;
+
+static const command commands[] = {
+    {"run", fpf_cmd_run, "evolve a particle ensemble (default: quick start)"},
+    {"density", fpf_cmd_density, "log density and score of an ensemble (KDE)"},
+    {"detect", fpf_cmd_detect, "find phase transitions in a metrics.csv"},
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: fpflow COMMAND [OPTIONS]\n\n"
+          "fpflow integrates Fokker-Planck particle dynamics of learning\n"
+          "and measures the flow (consolidation ratio, flux, entropy).\n\n"
+          "commands:\n");
+  for (size_t i = 0; i < NCOMMANDS; i++)
+    fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+  fprintf(f,
+          "\n'fpflow COMMAND --help' describes each command.\n"
+          "'fpflow --version' prints the version.\n");
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return FPF_EXIT_USAGE;
+  }
+  const char *name = argv[1];
+  if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {
+    usage(stdout);
+    return FPF_EXIT_OK;
+  }
+  if (!strcmp(name, "--version")) {
+    printf("fpflow %s\n", fpf_version());
+    return FPF_EXIT_OK;
+  }
+  for (size_t i = 0; i < NCOMMANDS; i++)
+    if (!strcmp(name, commands[i].name))
+      return commands[i].fn(argc - 1, argv + 1);
+  fprintf(stderr, "fpflow: unknown command '%s'\n\n", name);
+  usage(stderr);
+  return FPF_EXIT_USAGE;
+}

@@ -1,0 +1,319 @@
+/*
+ * The flow at one instant (flow.h): KDE, drift, diffusion, observables.
+ *
+ * The work is a handful of BLAS level-3 calls (the KDE's Gram and weight
+ * products, syrk for F, the D s product) plus O(n d) loops.  Per-particle
+ * quantities are formed in parallel; every sum over particles is then
+ * taken in particle order, so that the figures do not depend on the
+ * number of threads and a split of the particles over processes only has
+ * to add up the same partial sums.
+ */
+#include "fpflow/flow.h"
+
+#include <cblas.h>
+#include <lapacke.h>
+#include <math.h>
+#include <string.h>
+
+#include "internal.h"
+
+struct fpf_flow {
+  size_t n_max, d;
+  fpf_flow_options opt;
+  fpf_kde *kde;
+  double *log_rho, *score, *knn, *g, *mu, *DS, *J, *div, *dor;
+  double *F, *D, *L;
+  double *acc; /* per-particle partial sums (n x 4) */
+};
+
+static const char *const form_names[] = {"source", "wasserstein"};
+
+const char *fpf_entropy_form_name(fpf_entropy_form f) {
+  return (int)f >= 0 && f <= FPF_ENTROPY_WASSERSTEIN ? form_names[f] : NULL;
+}
+
+int fpf_entropy_form_parse(const char *s, fpf_entropy_form *f) {
+  for (int i = 0; i < 2; i++)
+    if (!strcmp(s, form_names[i])) {
+      *f = (fpf_entropy_form)i;
+      return 0;
+    }
+  return -1;
+}
+
+void fpf_flow_options_init(fpf_flow_options *o) {
+  memset(o, 0, sizeof *o);
+  o->knn_k = 3;
+  o->cholesky = 1;
+}
+
+fpf_status fpf_flow_create(fpf_flow **out, size_t n_max, size_t d,
+                           const fpf_flow_options *o, fpf_error *err) {
+  *out = NULL;
+  fpf_flow_options def;
+  if (!o) {
+    fpf_flow_options_init(&def);
+    o = &def;
+  }
+  fpf_flow *f = calloc(1, sizeof *f);
+  if (!f) return fpf_error_set(err, FPF_ENOMEM, "flow: out of memory");
+  f->n_max = n_max;
+  f->d = d;
+  f->opt = *o;
+  if (f->opt.knn_k >= n_max) f->opt.knn_k = n_max > 1 ? n_max - 1 : 0;
+  fpf_kde_options ko;
+  fpf_kde_options_init(&ko);
+  ko.leave_one_out = o->leave_one_out;
+  ko.knn_k = f->opt.knn_k;
+  fpf_status st = fpf_kde_create(&f->kde, n_max, d, &ko, err);
+  if (st) {
+    free(f);
+    return st;
+  }
+  size_t nd = n_max * d;
+  f->log_rho = fpf_dalloc(n_max);
+  f->score = fpf_dalloc(nd);
+  f->knn = fpf_dalloc(n_max);
+  f->g = fpf_dalloc(nd);
+  f->mu = fpf_dalloc(nd);
+  f->DS = fpf_dalloc(nd);
+  f->J = fpf_dalloc(nd);
+  f->div = fpf_dalloc(n_max);
+  f->dor = fpf_dalloc(n_max);
+  f->F = fpf_dalloc(d * d);
+  f->D = fpf_dalloc(d * d);
+  f->L = fpf_dalloc(d * d);
+  f->acc = fpf_dalloc(n_max * 4);
+  if (!f->log_rho || !f->score || !f->knn || !f->g || !f->mu || !f->DS ||
+      !f->J || !f->div || !f->dor || !f->F || !f->D || !f->L || !f->acc) {
+    fpf_flow_destroy(f);
+    return fpf_error_set(err, FPF_ENOMEM,
+                         "flow: out of memory for n = %zu, d = %zu", n_max, d);
+  }
+  *out = f;
+  return FPF_OK;
+}
+
+void fpf_flow_destroy(fpf_flow *f) {
+  if (!f) return;
+  fpf_kde_destroy(f->kde);
+  double *b[] = {f->log_rho, f->score, f->knn, f->g, f->mu, f->DS, f->J,
+                 f->div,     f->dor,   f->F,   f->D, f->L, f->acc};
+  for (size_t i = 0; i < sizeof b / sizeof b[0]; i++) fpf_dfree(b[i]);
+  free(f);
+}
+
+const double *fpf_flow_log_density(const fpf_flow *f) { return f->log_rho; }
+const double *fpf_flow_score(const fpf_flow *f) { return f->score; }
+const double *fpf_flow_drift(const fpf_flow *f) { return f->mu; }
+const double *fpf_flow_flux(const fpf_flow *f) { return f->J; }
+const double *fpf_flow_divergence(const fpf_flow *f) {
+  return f->opt.flux_divergence ? f->div : NULL;
+}
+const double *fpf_flow_diffusion(const fpf_flow *f) { return f->D; }
+const double *fpf_flow_fisher(const fpf_flow *f) { return f->F; }
+const double *fpf_flow_cholesky(const fpf_flow *f) { return f->L; }
+
+/* psi(n) for a whole number n >= 1: -gamma_E + sum_{j<n} 1/j. */
+static double digamma_int(size_t n) {
+  double s = -0.57721566490153286061;
+  for (size_t j = 1; j < n; j++) s += 1.0 / (double)j;
+  return s;
+}
+
+double fpf_entropy_knn(const double *eps, size_t n, size_t d, size_t k) {
+  if (n < 2 || k == 0 || k >= n) return NAN;
+  double slog = 0;
+  for (size_t i = 0; i < n; i++) slog += log(eps[i]);
+  double hd = 0.5 * (double)d;
+  double log_vd = hd * log(M_PI) - lgamma(hd + 1.0);
+  return digamma_int(n) - digamma_int(k) + log_vd +
+         (double)d * slog / (double)n;
+}
+
+fpf_status fpf_sym_max_eigenvalue(const double *A, size_t d, double *lmax,
+                                  fpf_error *err) {
+  double *a = fpf_dalloc(d * d), *w = fpf_dalloc(d);
+  if (!a || !w) {
+    fpf_dfree(a);
+    fpf_dfree(w);
+    return fpf_error_set(err, FPF_ENOMEM, "eigenvalues: out of memory");
+  }
+  memcpy(a, A, d * d * sizeof *a);
+  lapack_int info =
+      LAPACKE_dsyev(LAPACK_ROW_MAJOR, 'N', 'L', (lapack_int)d, a,
+                    (lapack_int)d, w);
+  *lmax = info == 0 ? w[d - 1] : NAN;
+  fpf_dfree(a);
+  fpf_dfree(w);
+  if (info != 0)
+    return fpf_error_set(err, FPF_EINVAL,
+                         "eigenvalues: LAPACK dsyev failed (info = %d)",
+                         (int)info);
+  return FPF_OK;
+}
+
+/* F = (1/n) sum_i g_i g_i^T (syrk, lower), mirrored to a full matrix. */
+static void fisher(fpf_flow *f, const double *grad, size_t n) {
+  size_t d = f->d;
+  cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, (int)d, (int)n,
+              1.0 / (double)n, grad, (int)d, 0.0, f->F, (int)d);
+  for (size_t i = 0; i < d; i++)
+    for (size_t j = i + 1; j < d; j++) f->F[i * d + j] = f->F[j * d + i];
+}
+
+static fpf_status diffusion(fpf_flow *f, const fpf_flow_input *in,
+                            const fpf_flow_params *p, fpf_error *err) {
+  size_t d = f->d;
+  if (in->grad) fisher(f, in->grad, in->n);
+  else memset(f->F, 0, d * d * sizeof *f->F);
+  if (in->diffusion) {
+    memcpy(f->D, in->diffusion, d * d * sizeof *f->D);
+  } else {
+    for (size_t i = 0; i < d * d; i++) f->D[i] = p->c * p->gamma * f->F[i];
+    for (size_t i = 0; i < d; i++) f->D[i * d + i] += p->c + p->boost;
+  }
+  if (!f->opt.cholesky) return FPF_OK;
+  /* D = L L^T, lower factor with the upper part zeroed */
+  memcpy(f->L, f->D, d * d * sizeof *f->L);
+  lapack_int info = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', (lapack_int)d, f->L,
+                                   (lapack_int)d);
+  if (info != 0) {
+    double lmax = NAN;
+    fpf_sym_max_eigenvalue(f->F, d, &lmax, NULL);
+    return fpf_error_set(
+        err, FPF_ENOTPD,
+        "diffusion matrix D = c(I + gamma F) + b I is not positive definite "
+        "(Cholesky failed at column %d): gamma = %g, lambda_max(F) = %g, "
+        "c = %g, b = %g; with gamma < 0, D needs gamma > -1/lambda_max(F) "
+        "= %g",
+        (int)info, p->gamma, lmax, p->c, p->boost,
+        lmax > 0 ? -1.0 / lmax : -INFINITY);
+  }
+  for (size_t i = 0; i < d; i++)
+    for (size_t j = i + 1; j < d; j++) f->L[i * d + j] = 0;
+  return FPF_OK;
+}
+
+/* g, mu, D s and J per particle; partial sums into acc (n x 4). */
+static void per_particle(fpf_flow *f, const fpf_flow_input *in,
+                         const fpf_flow_params *p) {
+  size_t n = in->n, d = f->d;
+  int src = p->entropy_form == FPF_ENTROPY_SOURCE;
+#pragma omp parallel for schedule(static) if (n * d > 16384)
+  for (size_t i = 0; i < n; i++) {
+    const double *s = f->score + i * d, *ds = f->DS + i * d;
+    double *g = f->g + i * d, *mu = f->mu + i * d, *J = f->J + i * d;
+    double lr = f->log_rho[i], rho = exp(lr);
+    double mu2 = 0, ds2 = 0, sd = 0;
+    for (size_t c = 0; c < d; c++) {
+      g[c] = src ? -rho * s[c] * (1.0 + lr) : -s[c];
+      if (in->drift)
+        mu[c] = in->drift[i * d + c];
+      else
+        mu[c] = -p->eta * ((in->grad ? in->grad[i * d + c] : 0.0) +
+                           p->lambda * g[c]);
+      double v = mu[c] - ds[c];
+      J[c] = rho * v;
+      mu2 += mu[c] * mu[c];
+      ds2 += ds[c] * ds[c];
+      sd += v * s[c];
+    }
+    f->acc[4 * i + 0] = mu2;
+    f->acc[4 * i + 1] = ds2;
+    f->acc[4 * i + 2] = sd;
+    /* log of |D grad rho_i|^2 = 2 log rho_i + log |D s_i|^2 */
+    f->acc[4 * i + 3] = ds2 > 0 ? 2.0 * lr + log(ds2) : -INFINITY;
+  }
+}
+
+static void observables(fpf_flow *f, const fpf_flow_input *in,
+                        const fpf_flow_params *p, fpf_metrics *m) {
+  size_t n = in->n, d = f->d;
+  double mu2 = 0, ds2 = 0, sd = 0, lr = 0, amax = -INFINITY, loss = 0;
+  for (size_t i = 0; i < n; i++) {
+    mu2 += f->acc[4 * i];
+    ds2 += f->acc[4 * i + 1];
+    sd += f->acc[4 * i + 2];
+    lr += f->log_rho[i];
+    if (f->acc[4 * i + 3] > amax) amax = f->acc[4 * i + 3];
+    if (in->loss) loss += in->loss[i];
+  }
+  double sa = 0;
+  if (isfinite(amax))
+    for (size_t i = 0; i < n; i++) sa += exp(f->acc[4 * i + 3] - amax);
+  double log_dgr = isfinite(amax) ? 0.5 * (amax + log(sa)) : -INFINITY;
+  double tr = 0;
+  for (size_t i = 0; i < d; i++) tr += f->D[i * d + i];
+  m->eta = p->eta;
+  m->c = p->c;
+  m->boost = p->boost;
+  m->h = p->h;
+  m->loss_mean = in->loss ? loss / (double)n : NAN;
+  m->log_C = 0.5 * log(mu2) - log_dgr;
+  m->C = exp(m->log_C);
+  m->log_C_vel = 0.5 * (log(mu2) - log(ds2));
+  m->C_vel = exp(m->log_C_vel);
+  m->S_dot = sd / (double)n;
+  m->H_kde = -lr / (double)n;
+  m->H_knn = f->opt.knn_k ? fpf_entropy_knn(f->knn, n, d, f->opt.knn_k) : NAN;
+  m->mu_rms = sqrt(mu2 / (double)n);
+  m->T_eff = tr / m->mu_rms;
+  m->T_gibbs = (p->c + p->boost) / p->eta;
+  m->div_max = NAN;
+  m->div_over_rho_max = NAN;
+}
+
+static fpf_status divergence(fpf_flow *f, const fpf_flow_input *in,
+                             const fpf_flow_params *p, fpf_metrics *m,
+                             fpf_error *err) {
+  size_t n = in->n, d = f->d;
+  /* the particles' velocities v = mu - D s, kept in g's buffer */
+  for (size_t i = 0; i < n * d; i++) f->g[i] = f->mu[i] - f->DS[i];
+  fpf_status st = fpf_kde_flux_divergence(f->kde, in->z, n, p->h, f->log_rho,
+                                          f->g, f->div, f->dor, err);
+  if (st) return st;
+  double a = 0, b = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (fabs(f->div[i]) > a) a = fabs(f->div[i]);
+    if (fabs(f->dor[i]) > b) b = fabs(f->dor[i]);
+  }
+  m->div_max = a;
+  m->div_over_rho_max = b;
+  return FPF_OK;
+}
+
+fpf_status fpf_flow_compute(fpf_flow *f, const fpf_flow_input *in,
+                            const fpf_flow_params *p, fpf_metrics *m,
+                            fpf_error *err) {
+  size_t n = in->n, d = f->d;
+  if (n == 0 || n > f->n_max || !in->z)
+    return fpf_error_set(err, FPF_EINVAL,
+                         "flow: n = %zu particles, workspace holds 1..%zu", n,
+                         f->n_max);
+  if (!in->drift && !in->grad)
+    return fpf_error_set(err, FPF_EINVAL,
+                         "flow: needs the loss gradients or a given drift");
+  if (!in->diffusion && !in->grad)
+    return fpf_error_set(err, FPF_EINVAL,
+                         "flow: needs the loss gradients or a given "
+                         "diffusion matrix");
+
+  /* density, score and neighbour distances */
+  fpf_status st = fpf_kde_eval(f->kde, in->z, n, p->h, f->log_rho, f->score,
+                               f->opt.knn_k ? f->knn : NULL, err);
+  if (st) return st;
+
+  /* diffusion matrix and its factor */
+  if ((st = diffusion(f, in, p, err))) return st;
+
+  /* D s (D symmetric): rows of S D */
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)d,
+              (int)d, 1.0, f->score, (int)d, f->D, (int)d, 0.0, f->DS, (int)d);
+
+  /* drift, flux and the sums behind the observables */
+  per_particle(f, in, p);
+  observables(f, in, p, m);
+  if (f->opt.flux_divergence) return divergence(f, in, p, m, err);
+  return FPF_OK;
+}
