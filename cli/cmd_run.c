@@ -498,12 +498,16 @@ static void finish(run_state *s, const char *dir, double wall,
   if (write_summary(dir, &s->c, &s->h, wall, failure, &err))
     fpf_cli_error("%s", err.msg);
   if (!s->c.figure || s->h.n == 0) return;
+  char title[FPF_CFG_STR + 96];
+  snprintf(title, sizeof title, "%s, N = %ld, d = %ld, seed %llu",
+           s->c.landscape, s->c.n, s->c.d,
+           (unsigned long long)s->c.dyn.seed);
   fpf_run_figure fig = {.z0 = s->z0, .z1 = z1, .n0 = shape[0],
                         .n1 = shape[0], .d = shape[1], .C = s->h.C,
                         .C_vel = s->h.C_vel, .reset = s->h.reset,
                         .nsteps = (size_t)s->h.n,
                         .threshold = s->c.dyn.C_threshold,
-                        .title = s->c.landscape,
+                        .title = title,
                         .mark_two_wells = !strcmp(s->c.landscape,
                                                   "two_wells")};
   if (fpf_figure_run(fpf_cli_path(path, sizeof path, dir, "figure.png"), &fig,
@@ -534,7 +538,7 @@ int fpf_cmd_run(int argc, char **argv) {
     return rc;
   }
   free(a.sets);
-  if (s.c.threads > 0) fpf_set_threads(s.c.threads);
+  fpf_set_threads((int)s.c.threads);
   fpf_error err;
   fpf_error_clear(&err);
   double t0 = fpf_cli_now();

@@ -347,7 +347,7 @@ fpf_status fpf_config_check(const fpf_run_config *c, fpf_error *err) {
   if (c->d < 1)
     return fpf_error_set(err, FPF_EINVAL, "d = %ld: must be >= 1", c->d);
   if (c->threads < 0)
-    return fpf_error_set(err, FPF_EINVAL, "threads = %d: must be >= 0",
+    return fpf_error_set(err, FPF_EINVAL, "threads = %ld: must be >= 0",
                          c->threads);
   if (!(c->init_std >= 0))
     return fpf_error_set(err, FPF_EINVAL, "init_std = %g: must be >= 0",

@@ -21,7 +21,7 @@ typedef struct fpf_run_config {
   fpf_detect_options det;
   long steps;
   long n, d;
-  int threads;
+  long threads;
   char init[FPF_CFG_STR]; /* "normal" or a .npy path */
   double init_mean, init_std;
   char landscape[FPF_CFG_STR];

@@ -16,7 +16,6 @@
 #include "fpflow/rng.h"
 #include "internal.h"
 
-void openblas_set_num_threads(int num_threads);
 
 struct fpf_dyn {
   fpf_dyn_options o;
@@ -112,9 +111,8 @@ double fpf_schedule_c(const fpf_dyn_options *o, double t) {
 }
 
 void fpf_set_threads(int n) {
-  if (n < 1) return;
-  omp_set_num_threads(n);
-  openblas_set_num_threads(n);
+  fpf_blas_single_thread();
+  if (n >= 1) omp_set_num_threads(n);
 }
 
 static fpf_status check_particles(const double *z, size_t n, size_t d,
@@ -244,8 +242,8 @@ static void reset_particles(fpf_dyn *dy, double *z, long step) {
                     dy->U + r * n, n);
   double scale = sqrt(1.5 / (double)(n - 1));
   double *draw = dy->grad; /* free until the next step's landscape call */
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nr, (int)d,
-              (int)n, scale, dy->U, (int)n, dev, (int)d, 0.0, draw, (int)d);
+  fpf_gemm_rows(CblasNoTrans, nr, d, n, scale, dy->U, n, dev, d, 0.0, draw,
+                d);
   for (size_t r = 0; r < nr; r++)
     for (size_t c = 0; c < d; c++)
       z[dy->perm[r] * d + c] = mean[c] + draw[r * d + c];
@@ -294,8 +292,7 @@ static void update(fpf_dyn *dy) {
     fpf_rng_normals(dy->o.seed, FPF_STREAM_NOISE, (uint64_t)dy->step, i,
                     dy->noise + i * d, d);
   /* rows xi_i^T L^T = (L xi_i)^T */
-  cblas_dtrmm(CblasRowMajor, CblasRight, CblasLower, CblasTrans,
-              CblasNonUnit, (int)n, (int)d, s, Lc, (int)d, dy->noise, (int)d);
+  fpf_trmm_rows(n, d, s, Lc, dy->noise);
 #pragma omp parallel for schedule(static) if (n * d > 16384)
   for (size_t i = 0; i < n * d; i++)
     dy->z_next[i] = dy->z[i] + mu[i] * dt + dy->noise[i];
@@ -322,8 +319,9 @@ fpf_status fpf_dyn_step(fpf_dyn *dy, fpf_metrics *mout, fpf_error *err) {
                        .boost = boost_at(dy, t),
                        .gamma = dy->o.gamma,
                        .entropy_form = dy->o.entropy_form};
-  fpf_status st = fpf_kde_bandwidth(dy->z, n, d, dy->o.bandwidth_rule,
-                                    dy->o.bandwidth, &p.h, err);
+  fpf_status st = fpf_flow_bandwidth(dy->flow, dy->z, n,
+                                     dy->o.bandwidth_rule, dy->o.bandwidth,
+                                     &p.h, err);
   if (st) return fail_step(dy, err);
 
   /* loss and gradient, then the flow */

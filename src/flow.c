@@ -57,6 +57,7 @@ fpf_status fpf_flow_create(fpf_flow **out, size_t n_max, size_t d,
   }
   fpf_flow *f = calloc(1, sizeof *f);
   if (!f) return fpf_error_set(err, FPF_ENOMEM, "flow: out of memory");
+  fpf_blas_single_thread();
   f->n_max = n_max;
   f->d = d;
   f->opt = *o;
@@ -101,6 +102,12 @@ void fpf_flow_destroy(fpf_flow *f) {
                  f->div,     f->dor,   f->F,   f->D, f->L, f->acc};
   for (size_t i = 0; i < sizeof b / sizeof b[0]; i++) fpf_dfree(b[i]);
   free(f);
+}
+
+fpf_status fpf_flow_bandwidth(fpf_flow *f, const double *z, size_t n,
+                              fpf_bw_rule rule, double h_fixed, double *h,
+                              fpf_error *err) {
+  return fpf_kde_choose_bandwidth(f->kde, z, n, rule, h_fixed, h, err);
 }
 
 const double *fpf_flow_log_density(const fpf_flow *f) { return f->log_rho; }
@@ -156,8 +163,7 @@ fpf_status fpf_sym_max_eigenvalue(const double *A, size_t d, double *lmax,
 /* F = (1/n) sum_i g_i g_i^T (syrk, lower), mirrored to a full matrix. */
 static void fisher(fpf_flow *f, const double *grad, size_t n) {
   size_t d = f->d;
-  cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, (int)d, (int)n,
-              1.0 / (double)n, grad, (int)d, 0.0, f->F, (int)d);
+  fpf_syrk_lower(n, d, 1.0 / (double)n, grad, f->F);
   for (size_t i = 0; i < d; i++)
     for (size_t j = i + 1; j < d; j++) f->F[i * d + j] = f->F[j * d + i];
 }
@@ -195,6 +201,38 @@ static fpf_status diffusion(fpf_flow *f, const fpf_flow_input *in,
   return FPF_OK;
 }
 
+/*
+ * DS = S D.  For small d plain loops: OpenBLAS's small-matrix path
+ * rounds differently with 1 and 2 threads, and the call costs more than
+ * the arithmetic there.
+ */
+#define SMALL_D 32
+static void times_D(fpf_flow *f, size_t n) {
+  size_t d = f->d;
+  if (d > SMALL_D) {
+    fpf_gemm_rows(CblasNoTrans, n, d, d, 1.0, f->score, d, f->D, d, 0.0,
+                  f->DS, d);
+    return;
+  }
+#pragma omp parallel for schedule(static) if (n * d * d > 65536)
+  for (size_t i = 0; i < n; i++)
+    for (size_t a = 0; a < d; a++) {
+      double v = 0;
+      for (size_t b = 0; b < d; b++)
+        v += f->score[i * d + b] * f->D[b * d + a];
+      f->DS[i * d + a] = v;
+    }
+}
+
+/*
+ * rho x from log rho: exp(log rho + log|x|) with x's sign, so that a
+ * density that under- or overflows alone still gives the right product
+ * (and an exact 0 when x is 0, never inf * 0).
+ */
+static inline double rho_times(double log_rho, double x) {
+  return x == 0 ? 0.0 : copysign(exp(log_rho + log(fabs(x))), x);
+}
+
 /* g, mu, D s and J per particle; partial sums into acc (n x 4). */
 static void per_particle(fpf_flow *f, const fpf_flow_input *in,
                          const fpf_flow_params *p) {
@@ -204,17 +242,17 @@ static void per_particle(fpf_flow *f, const fpf_flow_input *in,
   for (size_t i = 0; i < n; i++) {
     const double *s = f->score + i * d, *ds = f->DS + i * d;
     double *g = f->g + i * d, *mu = f->mu + i * d, *J = f->J + i * d;
-    double lr = f->log_rho[i], rho = exp(lr);
+    double lr = f->log_rho[i];
     double mu2 = 0, ds2 = 0, sd = 0;
     for (size_t c = 0; c < d; c++) {
-      g[c] = src ? -rho * s[c] * (1.0 + lr) : -s[c];
+      g[c] = src ? -rho_times(lr, s[c]) * (1.0 + lr) : -s[c];
       if (in->drift)
         mu[c] = in->drift[i * d + c];
       else
         mu[c] = -p->eta * ((in->grad ? in->grad[i * d + c] : 0.0) +
                            p->lambda * g[c]);
       double v = mu[c] - ds[c];
-      J[c] = rho * v;
+      J[c] = rho_times(lr, v);
       mu2 += mu[c] * mu[c];
       ds2 += ds[c] * ds[c];
       sd += v * s[c];
@@ -286,7 +324,7 @@ static fpf_status divergence(fpf_flow *f, const fpf_flow_input *in,
 fpf_status fpf_flow_compute(fpf_flow *f, const fpf_flow_input *in,
                             const fpf_flow_params *p, fpf_metrics *m,
                             fpf_error *err) {
-  size_t n = in->n, d = f->d;
+  size_t n = in->n;
   if (n == 0 || n > f->n_max || !in->z)
     return fpf_error_set(err, FPF_EINVAL,
                          "flow: n = %zu particles, workspace holds 1..%zu", n,
@@ -308,8 +346,7 @@ fpf_status fpf_flow_compute(fpf_flow *f, const fpf_flow_input *in,
   if ((st = diffusion(f, in, p, err))) return st;
 
   /* D s (D symmetric): rows of S D */
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)d,
-              (int)d, 1.0, f->score, (int)d, f->D, (int)d, 0.0, f->DS, (int)d);
+  times_D(f, n);
 
   /* drift, flux and the sums behind the observables */
   per_particle(f, in, p);

@@ -31,4 +31,28 @@ static inline size_t fpf_mul_size(size_t n, size_t m) {
 
 #define FPF_LOG2PI 1.8378770664093454836
 
+/*
+ * BLAS the deterministic way.  fpflow runs OpenBLAS on one thread and
+ * splits each large product itself into fixed blocks of rows (or of
+ * output columns) that OpenMP threads take in any order.  Every entry of
+ * a result is then made by the same single-threaded call whatever the
+ * number of threads, so results are bit-identical on 1 or 2 threads
+ * (OpenBLAS's own threading rounds differently with the thread count).
+ */
+#include <cblas.h>
+void fpf_blas_single_thread(void);
+
+/* C = alpha A op(B) + beta C, A and C split by rows (row-major). */
+void fpf_gemm_rows(CBLAS_TRANSPOSE tb, size_t m, size_t n, size_t k,
+                   double alpha, const double *A, size_t lda, const double *B,
+                   size_t ldb, double beta, double *C, size_t ldc);
+
+/* Lower triangle of F = alpha G^T G (G: n x d), in column blocks. */
+void fpf_syrk_lower(size_t n, size_t d, double alpha, const double *G,
+                    double *F);
+
+/* B = alpha B L^T (L lower d x d), B split by rows. */
+void fpf_trmm_rows(size_t m, size_t d, double alpha, const double *L,
+                   double *B);
+
 #endif

@@ -30,6 +30,9 @@
 #define DIRECT_MAX_D 8
 /* Elements of the distance block; 2^22 doubles = 32 MiB. */
 #define BLOCK_ELEMS ((size_t)1 << 22)
+/* Sources per column block: at n = 2048 the whole Gram matrix is one
+ * dgemm, which is where BLAS runs fastest. */
+#define COL_BLOCK ((size_t)4096)
 /* Pairs used by the median heuristic before it subsamples. */
 #define MEDIAN_MAX_PAIRS ((size_t)1 << 18)
 
@@ -199,6 +202,16 @@ fpf_status fpf_kde_bandwidth(const double *z, size_t n, size_t d,
   return bandwidth_ws(z, n, d, rule, h_fixed, NULL, h, err);
 }
 
+fpf_status fpf_kde_choose_bandwidth(fpf_kde *k, const double *z, size_t n,
+                                    fpf_bw_rule rule, double h_fixed,
+                                    double *h, fpf_error *err) {
+  if (n > k->n_max)
+    return fpf_error_set(err, FPF_EINVAL,
+                         "kde: n = %zu particles, workspace holds 1..%zu", n,
+                         k->n_max);
+  return bandwidth_ws(z, n, k->d, rule, h_fixed, k->pairs, h, err);
+}
+
 /* ---- workspace ------------------------------------------------------ */
 
 fpf_status fpf_kde_create(fpf_kde **out, size_t n_max, size_t d,
@@ -219,14 +232,17 @@ fpf_status fpf_kde_create(fpf_kde **out, size_t n_max, size_t d,
                          o->knn_k, o->knn_k);
   fpf_kde *k = calloc(1, sizeof *k);
   if (!k) return fpf_error_set(err, FPF_ENOMEM, "kde: out of memory");
+  fpf_blas_single_thread();
   k->n_max = n_max;
   k->d = d;
   k->loo = o->leave_one_out;
   k->knn_k = o->knn_k;
-  k->bc = n_max;
-  size_t br = o->block ? o->block : BLOCK_ELEMS / k->bc;
-  if (br < 16) br = 16;
+  /* column blocks of at most COL_BLOCK sources; rows fill BLOCK_ELEMS */
+  size_t bc = o->block ? o->block : COL_BLOCK;
+  if (bc > n_max) bc = n_max;
+  size_t br = o->block ? o->block : BLOCK_ELEMS / bc;
   if (br > n_max) br = n_max;
+  k->bc = bc;
   k->br = br;
   size_t bpairs = n_max * (n_max - 1) / 2;
   if (bpairs > MEDIAN_MAX_PAIRS) bpairs = MEDIAN_MAX_PAIRS;
@@ -343,8 +359,54 @@ static void direct_row(const fpf_kde *k, const double *xc, size_t n,
 /*
  * Gram path for a block of rows (xc: rows x d with xq) against all
  * sources.  self0 >= 0 when these rows are sources self0.. themselves.
- * Leaves rmax, rsum and P (rows x d) for the rows.
+ * Leaves rmax, rsum and P (rows x d) for the rows.  Chunks of ROW_CHUNK
+ * rows go to the threads; each chunk's products are single-threaded BLAS
+ * calls, so every row is computed the same way for any thread count.
  */
+#define ROW_CHUNK 128
+static void gram_rows(fpf_kde *k, const double *xc, const double *xq,
+                      size_t r0, size_t rows, size_t j0, size_t cols,
+                      long self0, double inv2h2, double *bestbuf) {
+  size_t d = k->d;
+  double *E = k->E + r0 * cols;
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)cols,
+              (int)d, 1.0, xc + r0 * d, (int)d, k->zc + j0 * d, (int)d, 0.0,
+              E, (int)cols);
+  for (size_t ii = 0; ii < rows; ii++) {
+    size_t i = r0 + ii;
+    double *e = E + ii * cols, bm = -INFINITY;
+    long own = self0 >= 0 ? self0 + (long)i - (long)j0 : -1;
+    double *best = bestbuf ? bestbuf + i * k->knn_k : NULL;
+    for (size_t j = 0; j < cols; j++) {
+      double r2 = 2.0 * (xq[i] + k->zq[j0 + j] - e[j]);
+      if (r2 < 0) r2 = 0; /* rounding of the Gram formula */
+      if ((long)j == own) {
+        e[j] = k->loo ? -INFINITY : 0.0;
+      } else {
+        if (best) knn_push(best, k->knn_k, r2);
+        e[j] = -r2 * inv2h2;
+      }
+      if (e[j] > bm) bm = e[j];
+    }
+    /* online log-sum-exp: rescale what was summed under a smaller max */
+    if (bm > k->rmax[i]) {
+      double sc = exp(k->rmax[i] - bm);
+      k->rsum[i] *= sc;
+      for (size_t c = 0; c < d; c++) k->P[i * d + c] *= sc;
+      k->rmax[i] = bm;
+    }
+    double m = k->rmax[i], s = 0;
+    for (size_t j = 0; j < cols; j++) {
+      e[j] = isfinite(m) ? exp(e[j] - m) : 0.0;
+      s += e[j];
+    }
+    k->rsum[i] += s;
+  }
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)d,
+              (int)cols, 1.0, E, (int)cols, k->zc + j0 * d, (int)d, 1.0,
+              k->P + r0 * d, (int)d);
+}
+
 static void gram_block(fpf_kde *k, const double *xc, const double *xq,
                        size_t rows, size_t n, long self0, double inv2h2,
                        double *bestbuf) {
@@ -354,45 +416,15 @@ static void gram_block(fpf_kde *k, const double *xc, const double *xq,
     k->rsum[i] = 0;
   }
   memset(k->P, 0, rows * d * sizeof *k->P);
+  size_t nchunk = (rows + ROW_CHUNK - 1) / ROW_CHUNK;
   for (size_t j0 = 0; j0 < n; j0 += bc) {
     size_t cols = n - j0 < bc ? n - j0 : bc;
-    double *E = k->E;
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)cols,
-                (int)d, 1.0, xc, (int)d, k->zc + j0 * d, (int)d, 0.0, E,
-                (int)cols);
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < rows; i++) {
-      double *e = E + i * cols, bm = -INFINITY;
-      long own = self0 >= 0 ? self0 + (long)i - (long)j0 : -1;
-      double *best = bestbuf ? bestbuf + i * k->knn_k : NULL;
-      for (size_t j = 0; j < cols; j++) {
-        double r2 = 2.0 * (xq[i] + k->zq[j0 + j] - e[j]);
-        if (r2 < 0) r2 = 0; /* rounding of the Gram formula */
-        if ((long)j == own) {
-          e[j] = k->loo ? -INFINITY : 0.0;
-        } else {
-          if (best) knn_push(best, k->knn_k, r2);
-          e[j] = -r2 * inv2h2;
-        }
-        if (e[j] > bm) bm = e[j];
-      }
-      /* online log-sum-exp: rescale what was summed under a smaller max */
-      if (bm > k->rmax[i]) {
-        double sc = exp(k->rmax[i] - bm);
-        k->rsum[i] *= sc;
-        for (size_t c = 0; c < d; c++) k->P[i * d + c] *= sc;
-        k->rmax[i] = bm;
-      }
-      double m = k->rmax[i], s = 0;
-      for (size_t j = 0; j < cols; j++) {
-        e[j] = isfinite(m) ? exp(e[j] - m) : 0.0;
-        s += e[j];
-      }
-      k->rsum[i] += s;
+#pragma omp parallel for schedule(dynamic)
+    for (size_t c = 0; c < nchunk; c++) {
+      size_t r0 = c * ROW_CHUNK;
+      size_t r = rows - r0 < ROW_CHUNK ? rows - r0 : ROW_CHUNK;
+      gram_rows(k, xc, xq, r0, r, j0, cols, self0, inv2h2, bestbuf);
     }
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)d,
-                (int)cols, 1.0, E, (int)cols, k->zc + j0 * d, (int)d, 1.0,
-                k->P, (int)d);
   }
 }
 

@@ -23,8 +23,9 @@ static const char *const kind_name[] = {"quadratic",  "two_wells", "mixture",
 struct fpf_landscape {
   kind kind;
   size_t d;
-  /* quadratic: m (d), A (d x d) */
+  /* quadratic: m (d), A (d x d); diag when A is diagonal */
   double *m, *A;
+  int diag;
   /* mixture: K wells, means (K x d), widths, log weights */
   size_t K;
   double *means, *widths, *weights, *logw;
@@ -94,6 +95,10 @@ fpf_status fpf_landscape_quadratic(fpf_landscape **out, size_t d,
     *out = NULL;
     return st;
   }
+  L->diag = 1;
+  for (size_t i = 0; i < d; i++)
+    for (size_t j = 0; j < d; j++)
+      if (i != j && L->A[i * d + j] != 0) L->diag = 0;
   for (size_t i = 0; i < d; i++)
     for (size_t j = 0; j < i; j++)
       if (fabs(L->A[i * d + j] - L->A[j * d + i]) >
@@ -115,6 +120,7 @@ fpf_status fpf_landscape_two_wells(fpf_landscape **out, fpf_error *err) {
 fpf_status fpf_landscape_mixture(fpf_landscape **out, size_t d, size_t K,
                                  const double *means, const double *widths,
                                  const double *weights, fpf_error *err) {
+  *out = NULL;
   if (K == 0 || !means)
     return fpf_error_set(err, FPF_EINVAL,
                          "mixture landscape: needs K >= 1 wells and their "
@@ -155,6 +161,7 @@ fpf_status fpf_landscape_mixture(fpf_landscape **out, size_t d, size_t K,
 
 fpf_status fpf_landscape_rosenbrock(fpf_landscape **out, size_t d, double a,
                                     double b, fpf_error *err) {
+  *out = NULL;
   if (d < 2 || !isfinite(a) || !isfinite(b))
     return fpf_error_set(err, FPF_EINVAL,
                          "rosenbrock landscape: needs d >= 2 and finite a, b "
@@ -170,6 +177,7 @@ fpf_status fpf_landscape_decoder(fpf_landscape **out, size_t d, size_t hidden,
                                  size_t dx, const double *W1, const double *b1,
                                  const double *W2, const double *b2,
                                  const double *x, fpf_error *err) {
+  *out = NULL;
   if (hidden == 0 || dx == 0 || !W1 || !W2 || !x)
     return fpf_error_set(err, FPF_EINVAL,
                          "decoder landscape: needs W1, W2, the target x and "
@@ -201,6 +209,7 @@ fpf_status fpf_landscape_decoder(fpf_landscape **out, size_t d, size_t hidden,
 fpf_status fpf_landscape_callback(fpf_landscape **out, size_t d,
                                   fpf_landscape_fn fn, void *user,
                                   fpf_error *err) {
+  *out = NULL;
   if (!fn)
     return fpf_error_set(err, FPF_EINVAL, "callback landscape: fn is NULL");
   fpf_status st = make(out, CALLBACK, d, err);
@@ -224,11 +233,15 @@ const char *fpf_landscape_name(const fpf_landscape *L) {
 }
 
 fpf_status fpf_landscape_reserve(fpf_landscape *L, size_t n, fpf_error *err) {
-  if (L->kind != DECODER || n <= L->work_n) return FPF_OK;
-  double *w = fpf_dalloc(fpf_mul_size(n, L->hidden + L->dx));
+  size_t per = L->kind == DECODER ? L->hidden + L->dx
+               : L->kind == QUADRATIC && !L->diag && L->d > 16 ? 2 * L->d
+                                                               : 0;
+  if (per == 0 || n <= L->work_n) return FPF_OK;
+  double *w = fpf_dalloc(fpf_mul_size(n, per));
   if (!w)
     return fpf_error_set(err, FPF_ENOMEM,
-                         "decoder landscape: no memory for %zu points", n);
+                         "%s landscape: no memory for %zu points",
+                         kind_name[L->kind], n);
   fpf_dfree(L->work);
   L->work = w;
   L->work_n = n;
@@ -241,6 +254,14 @@ static double quadratic_point(const fpf_landscape *L, const double *z,
                               double *g) {
   size_t d = L->d;
   double v = 0;
+  if (L->diag) {
+    for (size_t i = 0; i < d; i++) {
+      double Ai = L->A[i * d + i] * (z[i] - L->m[i]);
+      if (g) g[i] = Ai;
+      v += 0.5 * (z[i] - L->m[i]) * Ai;
+    }
+    return v;
+  }
   for (size_t i = 0; i < d; i++) {
     double Ai = 0;
     for (size_t j = 0; j < d; j++) Ai += L->A[i * d + j] * (z[j] - L->m[j]);
@@ -308,18 +329,32 @@ static double rosenbrock_point(const fpf_landscape *L, const double *z,
   return v;
 }
 
+/* A full quadratic on a batch: G = (Z - m) A by BLAS, O(n d^2). */
+static void quadratic_batch(fpf_landscape *L, size_t n, const double *z,
+                            double *value, double *grad) {
+  size_t d = L->d;
+  double *dz = L->work, *g = grad ? grad : L->work + n * d;
+  for (size_t i = 0; i < n; i++)
+    for (size_t c = 0; c < d; c++) dz[i * d + c] = z[i * d + c] - L->m[c];
+  fpf_gemm_rows(CblasNoTrans, n, d, d, 1.0, dz, d, L->A, d, 0.0, g, d);
+  if (!value) return;
+  for (size_t i = 0; i < n; i++) {
+    double v = 0;
+    for (size_t c = 0; c < d; c++) v += dz[i * d + c] * g[i * d + c];
+    value[i] = 0.5 * v;
+  }
+}
+
 /* The decoder on a batch: H = relu(Z W1^T + b1), Y = H W2^T + b2. */
 static void decoder_batch(fpf_landscape *L, size_t n, const double *z,
                           double *value, double *grad) {
   size_t d = L->d, H = L->hidden, X = L->dx;
   double *h = L->work, *y = L->work + n * H;
   for (size_t i = 0; i < n; i++) memcpy(h + i * H, L->b1, H * sizeof *h);
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)H, (int)d,
-              1.0, z, (int)d, L->W1, (int)d, 1.0, h, (int)H);
+  fpf_gemm_rows(CblasTrans, n, H, d, 1.0, z, d, L->W1, d, 1.0, h, H);
   for (size_t i = 0; i < n * H; i++) h[i] = h[i] > 0 ? h[i] : 0;
   for (size_t i = 0; i < n; i++) memcpy(y + i * X, L->b2, X * sizeof *y);
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)X, (int)H,
-              1.0, h, (int)H, L->W2, (int)H, 1.0, y, (int)X);
+  fpf_gemm_rows(CblasTrans, n, X, H, 1.0, h, H, L->W2, H, 1.0, y, X);
   /* residual r = y - x; L = mean r^2; dL/dy = 2 r / X */
   for (size_t i = 0; i < n; i++) {
     double s = 0;
@@ -341,8 +376,7 @@ static void decoder_batch(fpf_landscape *L, size_t n, const double *z,
       for (size_t k = 0; k < X; k++) s += y[i * X + k] * L->W2[k * H + j];
       gh[i * H + j] = s;
     }
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)d,
-              (int)H, 1.0, gh, (int)H, L->W1, (int)d, 0.0, grad, (int)d);
+  fpf_gemm_rows(CblasNoTrans, n, d, H, 1.0, gh, H, L->W1, d, 0.0, grad, d);
 }
 
 fpf_status fpf_landscape_eval(fpf_landscape *L, size_t n, const double *z,
@@ -359,6 +393,9 @@ fpf_status fpf_landscape_eval(fpf_landscape *L, size_t n, const double *z,
       return fpf_error_set(err, FPF_ECALLBACK,
                            "user landscape callback reported a failure");
     }
+  } else if (L->kind == QUADRATIC && !L->diag && d > 16) {
+    if ((st = fpf_landscape_reserve(L, n, err))) return st;
+    quadratic_batch(L, n, z, value, grad);
   } else if (L->kind == DECODER) {
     if ((st = fpf_landscape_reserve(L, n, err))) return st;
     decoder_batch(L, n, z, value, grad);

@@ -6,6 +6,8 @@
 
 #include "internal.h"
 
+void openblas_set_num_threads(int num_threads);
+
 double *fpf_dalloc(size_t n) {
   size_t bytes = fpf_mul_size(n ? n : 1, sizeof(double));
   if (!bytes) return NULL;
@@ -47,4 +49,60 @@ void fpf_logf(fpf_log_fn fn, void *user, fpf_log_level level,
   vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
   fn(user, level, buf);
+}
+
+void fpf_blas_single_thread(void) { openblas_set_num_threads(1); }
+
+/* Rows per BLAS call: large enough for the kernels' full speed (a
+ * 128 x 2048 x 1024 dgemm runs at the single-core peak), small enough to
+ * share 2048 rows evenly over a few threads. */
+#define ROW_CHUNK 128
+/* Columns of F per block of the blocked syrk. */
+#define COL_CHUNK 256
+
+void fpf_gemm_rows(CBLAS_TRANSPOSE tb, size_t m, size_t n, size_t k,
+                   double alpha, const double *A, size_t lda, const double *B,
+                   size_t ldb, double beta, double *C, size_t ldc) {
+  size_t nb = (m + ROW_CHUNK - 1) / ROW_CHUNK;
+#pragma omp parallel for schedule(dynamic) if (nb > 1 && m * n * k > 1000000)
+  for (size_t b = 0; b < nb; b++) {
+    size_t r0 = b * ROW_CHUNK, r = m - r0 < ROW_CHUNK ? m - r0 : ROW_CHUNK;
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, tb, (int)r, (int)n, (int)k,
+                alpha, A + r0 * lda, (int)lda, B, (int)ldb, beta,
+                C + r0 * ldc, (int)ldc);
+  }
+}
+
+void fpf_syrk_lower(size_t n, size_t d, double alpha, const double *G,
+                    double *F) {
+  size_t nb = (d + COL_CHUNK - 1) / COL_CHUNK, ntask = nb * (nb + 1) / 2;
+#pragma omp parallel for schedule(dynamic) if (ntask > 1)
+  for (size_t t = 0; t < ntask; t++) {
+    /* task t is block (I, J), I >= J, in row order of the triangle */
+    size_t ib = 0;
+    while ((ib + 1) * (ib + 2) / 2 <= t) ib++;
+    size_t jb = t - ib * (ib + 1) / 2;
+    size_t i0 = ib * COL_CHUNK, j0 = jb * COL_CHUNK;
+    size_t bi = d - i0 < COL_CHUNK ? d - i0 : COL_CHUNK;
+    size_t bj = d - j0 < COL_CHUNK ? d - j0 : COL_CHUNK;
+    if (ib == jb)
+      cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, (int)bi, (int)n,
+                  alpha, G + i0, (int)d, 0.0, F + i0 * d + i0, (int)d);
+    else
+      cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)bi, (int)bj,
+                  (int)n, alpha, G + i0, (int)d, G + j0, (int)d, 0.0,
+                  F + i0 * d + j0, (int)d);
+  }
+}
+
+void fpf_trmm_rows(size_t m, size_t d, double alpha, const double *L,
+                   double *B) {
+  size_t nb = (m + ROW_CHUNK - 1) / ROW_CHUNK;
+#pragma omp parallel for schedule(dynamic) if (nb > 1 && m * d * d > 1000000)
+  for (size_t b = 0; b < nb; b++) {
+    size_t r0 = b * ROW_CHUNK, r = m - r0 < ROW_CHUNK ? m - r0 : ROW_CHUNK;
+    cblas_dtrmm(CblasRowMajor, CblasRight, CblasLower, CblasTrans,
+                CblasNonUnit, (int)r, (int)d, alpha, L, (int)d,
+                B + r0 * d, (int)d);
+  }
 }

@@ -100,6 +100,11 @@ fpf_status fpf_flow_compute(fpf_flow *f, const fpf_flow_input *in,
                             const fpf_flow_params *p, fpf_metrics *m,
                             fpf_error *err);
 
+/* The bandwidth a rule gives for these particles (allocates nothing). */
+fpf_status fpf_flow_bandwidth(fpf_flow *f, const double *z, size_t n,
+                              fpf_bw_rule rule, double h_fixed, double *h,
+                              fpf_error *err);
+
 /* Results of the last compute; n x d unless said otherwise. */
 const double *fpf_flow_log_density(const fpf_flow *f); /* n */
 const double *fpf_flow_score(const fpf_flow *f);

@@ -55,16 +55,21 @@ fpf_status fpf_kde_bandwidth(const double *z, size_t n, size_t d,
                              fpf_bw_rule rule, double h_fixed, double *h,
                              fpf_error *err);
 
+/* Workspace for up to n_max sources and n_max query points in R^d. */
+typedef struct fpf_kde fpf_kde;
+
+/* As fpf_kde_bandwidth, with k's buffers: allocates nothing. */
+fpf_status fpf_kde_choose_bandwidth(fpf_kde *k, const double *z, size_t n,
+                                    fpf_bw_rule rule, double h_fixed,
+                                    double *h, fpf_error *err);
+
 typedef struct fpf_kde_options {
   int leave_one_out; /* 0: include the self term at the particles */
   size_t knn_k;      /* > 0: also find the k-th neighbour distances */
-  size_t block;      /* rows per block; 0 chooses */
+  size_t block;      /* rows and columns per block (tests); 0 chooses */
 } fpf_kde_options;
 
 void fpf_kde_options_init(fpf_kde_options *o);
-
-/* Workspace for up to n_max sources and n_max query points in R^d. */
-typedef struct fpf_kde fpf_kde;
 
 fpf_status fpf_kde_create(fpf_kde **out, size_t n_max, size_t d,
                           const fpf_kde_options *o, fpf_error *err);

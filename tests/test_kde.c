@@ -1,0 +1,311 @@
+/*
+ * The KDE against exact answers: single and paired kernels where every
+ * kernel value underflows, identical particles, n < d, a brute-force
+ * log-space reference, blocking, bandwidth rules, the score as the
+ * gradient of log rho, and the flux divergence as -d rho / dt.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "fpflow/kde.h"
+#include "fpflow/rng.h"
+
+#define LOG2PI 1.8378770664093454836
+
+static double *normals(size_t n, uint64_t seed, double scale) {
+  double *z = malloc(n * sizeof *z);
+  fpf_rng_normals(seed, 20, 0, 0, z, n);
+  for (size_t i = 0; i < n; i++) z[i] *= scale;
+  return z;
+}
+
+static double rel(double a, double b) {
+  return fabs(a - b) / fmax(fabs(b), 1e-300);
+}
+
+/*
+ * Reference: direct sums in log space, long double.  self >= 0 marks the
+ * row as that source (leave-one-out skips it).
+ */
+static void reference(const double *z, size_t n, size_t d, const double *x,
+                      double h, long self, int loo, double *lr, double *s) {
+  long double e[4096], m = -INFINITY;
+  size_t cnt = 0;
+  for (size_t j = 0; j < n; j++) {
+    if ((long)j == self && loo) {
+      e[j] = -INFINITY;
+      continue;
+    }
+    long double r2 = 0;
+    for (size_t c = 0; c < d; c++)
+      r2 += ((long double)x[c] - z[j * d + c]) * ((long double)x[c] - z[j * d + c]);
+    e[j] = -r2 / (2.0L * h * h);
+    if (e[j] > m) m = e[j];
+    cnt++;
+  }
+  long double sum = 0;
+  for (size_t c = 0; c < d; c++) s[c] = 0;
+  long double sc[512] = {0};
+  for (size_t j = 0; j < n; j++) {
+    long double w = expl(e[j] - m);
+    sum += w;
+    for (size_t c = 0; c < d; c++)
+      sc[c] += w * ((long double)z[j * d + c] - x[c]);
+  }
+  *lr = (double)(m + logl(sum) - logl((long double)cnt) -
+                 0.5L * d * (LOG2PI + 2.0L * logl(h)));
+  for (size_t c = 0; c < d; c++) s[c] = (double)(sc[c] / sum / (h * h));
+}
+
+/* One particle in d = 200 at h = 0.1: exp(-|x-z|^2/(2h^2)) ~ e^-10000. */
+static void test_single_kernel_underflow(void **state) {
+  (void)state;
+  size_t d = 200;
+  double h = 0.1, *z = normals(d, 1, 1.0), *x = normals(d, 2, 1.0);
+  double lr, s[200], r2 = 0;
+  assert_int_equal(fpf_kde_log_density(z, 1, d, x, 1, h, 0, &lr, s, NULL),
+                   FPF_OK);
+  for (size_t c = 0; c < d; c++) r2 += (x[c] - z[c]) * (x[c] - z[c]);
+  double exact = -r2 / (2 * h * h) - 0.5 * d * (LOG2PI + 2 * log(h));
+  assert_true(isfinite(lr));
+  assert_true(rel(lr, exact) < 1e-12);
+  for (size_t c = 0; c < d; c++)
+    assert_true(fabs(s[c] - (z[c] - x[c]) / (h * h)) <=
+                1e-12 * fabs((z[c] - x[c]) / (h * h)) + 1e-9);
+  free(z);
+  free(x);
+}
+
+/* Two particles, every kernel underflowing: logaddexp and softmax. */
+static void test_two_kernels_underflow(void **state) {
+  (void)state;
+  size_t d = 200;
+  double h = 0.1, *z = normals(2 * d, 3, 1.0), *x = normals(d, 4, 1.0);
+  double lr, s[200], ref_lr, ref_s[200];
+  assert_int_equal(fpf_kde_log_density(z, 2, d, x, 1, h, 0, &lr, s, NULL),
+                   FPF_OK);
+  reference(z, 2, d, x, h, -1, 0, &ref_lr, ref_s);
+  assert_true(isfinite(lr));
+  assert_true(rel(lr, ref_lr) < 1e-12);
+  for (size_t c = 0; c < d; c++) assert_true(rel(s[c], ref_s[c]) < 1e-9);
+  free(z);
+  free(x);
+}
+
+/* At the particles in d = 200, h = 0.1: only the self term survives. */
+static void test_self_term_high_dim(void **state) {
+  (void)state;
+  size_t n = 64, d = 200;
+  double h = 0.1, *z = normals(n * d, 5, 1.0);
+  double *lr = malloc(n * sizeof *lr), *s = malloc(n * d * sizeof *s);
+  assert_int_equal(fpf_kde_log_density(z, n, d, NULL, 0, h, 0, lr, s, NULL),
+                   FPF_OK);
+  double exact = -log((double)n) - 0.5 * d * (LOG2PI + 2 * log(h));
+  for (size_t i = 0; i < n; i++) {
+    assert_true(rel(lr[i], exact) < 1e-12);
+    for (size_t c = 0; c < d; c++) assert_true(fabs(s[i * d + c]) < 1e-9);
+  }
+  /* leave-one-out: the nearest other particle dominates, all underflow */
+  assert_int_equal(fpf_kde_log_density(z, n, d, NULL, 0, h, 1, lr, s, NULL),
+                   FPF_OK);
+  double rlr, rs[200];
+  for (size_t i = 0; i < n; i++) {
+    reference(z, n, d, z + i * d, h, (long)i, 1, &rlr, rs);
+    assert_true(isfinite(lr[i]));
+    assert_true(rel(lr[i], rlr) < 1e-12);
+    for (size_t c = 0; c < d; c++)
+      assert_true(fabs(s[i * d + c] - rs[c]) <= 1e-8 * fabs(rs[c]) + 1e-6);
+  }
+  free(z);
+  free(lr);
+  free(s);
+}
+
+/* Identical particles: log rho = -(d/2) log(2 pi h^2), score 0. */
+static void test_identical_particles(void **state) {
+  (void)state;
+  size_t n = 10, d = 5;
+  double z[50], lr[10], s[50], h = 0.3;
+  for (size_t i = 0; i < n * d; i++) z[i] = 1.25 + (double)(i % d);
+  assert_int_equal(fpf_kde_log_density(z, n, d, NULL, 0, h, 0, lr, s, NULL),
+                   FPF_OK);
+  for (size_t i = 0; i < n; i++) {
+    assert_true(rel(lr[i], -0.5 * d * (LOG2PI + 2 * log(h))) < 1e-13);
+    for (size_t c = 0; c < d; c++) assert_true(s[i * d + c] == 0.0);
+  }
+  fpf_error err;
+  double hb;
+  assert_int_equal(fpf_kde_bandwidth(z, n, d, FPF_BW_MEDIAN, 0, &hb, &err),
+                   FPF_EINVAL);
+  assert_non_null(strstr(err.msg, "median"));
+  assert_non_null(strstr(err.msg, "fixed bandwidth"));
+}
+
+/* n < d on the Gram path (d = 50) and the direct path (d = 3). */
+static void test_against_reference(void **state) {
+  (void)state;
+  size_t dims[] = {50, 3}, ns[] = {5, 40};
+  for (int t = 0; t < 2; t++) {
+    size_t n = ns[t], d = dims[t];
+    double h = t == 0 ? 2.0 : 0.4, *z = normals(n * d, 6 + t, 1.0);
+    double *lr = malloc(n * sizeof *lr), *s = malloc(n * d * sizeof *s);
+    double rlr, rs[64];
+    for (int loo = 0; loo < 2; loo++) {
+      assert_int_equal(
+          fpf_kde_log_density(z, n, d, NULL, 0, h, loo, lr, s, NULL), FPF_OK);
+      for (size_t i = 0; i < n; i++) {
+        reference(z, n, d, z + i * d, h, (long)i, loo, &rlr, rs);
+        assert_true(rel(lr[i], rlr) < 1e-12);
+        for (size_t c = 0; c < d; c++)
+          assert_true(fabs(s[i * d + c] - rs[c]) < 1e-10 * (1 + fabs(rs[c])));
+      }
+    }
+    free(z);
+    free(lr);
+    free(s);
+  }
+}
+
+/* Blocks of 16 rows and 16 columns give the unblocked answer. */
+static void test_blocking(void **state) {
+  (void)state;
+  size_t n = 100, d = 20;
+  double h = 1.5, *z = normals(n * d, 8, 1.0);
+  double lr1[100], lr2[100], *s1 = malloc(n * d * 8), *s2 = malloc(n * d * 8);
+  double k1[100], k2[100];
+  fpf_kde_options o;
+  fpf_kde_options_init(&o);
+  o.knn_k = 3;
+  fpf_kde *a, *b;
+  assert_int_equal(fpf_kde_create(&a, n, d, &o, NULL), FPF_OK);
+  o.block = 16;
+  assert_int_equal(fpf_kde_create(&b, n, d, &o, NULL), FPF_OK);
+  assert_int_equal(fpf_kde_eval(a, z, n, h, lr1, s1, k1, NULL), FPF_OK);
+  assert_int_equal(fpf_kde_eval(b, z, n, h, lr2, s2, k2, NULL), FPF_OK);
+  for (size_t i = 0; i < n; i++) {
+    assert_true(rel(lr2[i], lr1[i]) < 1e-13);
+    assert_true(rel(k2[i], k1[i]) < 1e-13);
+    for (size_t c = 0; c < d; c++)
+      assert_true(fabs(s2[i * d + c] - s1[i * d + c]) < 1e-12);
+  }
+  /* the k-th neighbour distance against a direct search */
+  for (size_t i = 0; i < n; i++) {
+    double best[3] = {INFINITY, INFINITY, INFINITY};
+    for (size_t j = 0; j < n; j++) {
+      if (j == i) continue;
+      double r2 = 0;
+      for (size_t c = 0; c < d; c++)
+        r2 += (z[i * d + c] - z[j * d + c]) * (z[i * d + c] - z[j * d + c]);
+      if (r2 < best[2]) {
+        best[2] = r2;
+        for (int p = 2; p > 0 && best[p] < best[p - 1]; p--) {
+          double t = best[p];
+          best[p] = best[p - 1];
+          best[p - 1] = t;
+        }
+      }
+    }
+    assert_true(rel(k1[i], sqrt(best[2])) < 1e-12);
+  }
+  fpf_kde_destroy(a);
+  fpf_kde_destroy(b);
+  free(z);
+  free(s1);
+  free(s2);
+}
+
+/* The score is grad log rho: central differences with step 1e-5. */
+static void test_score_is_gradient(void **state) {
+  (void)state;
+  size_t n = 50, d = 12;
+  double h = 0.8, *z = normals(n * d, 9, 1.0), *x = normals(d, 10, 1.0);
+  double lr, s[12];
+  assert_int_equal(fpf_kde_log_density(z, n, d, x, 1, h, 0, &lr, s, NULL),
+                   FPF_OK);
+  for (size_t c = 0; c < d; c++) {
+    double xp[12], xm[12], lp, lm, eps = 1e-5;
+    memcpy(xp, x, sizeof xp);
+    memcpy(xm, x, sizeof xm);
+    xp[c] += eps;
+    xm[c] -= eps;
+    fpf_kde_log_density(z, n, d, xp, 1, h, 0, &lp, NULL, NULL);
+    fpf_kde_log_density(z, n, d, xm, 1, h, 0, &lm, NULL, NULL);
+    assert_true(fabs((lp - lm) / (2 * eps) - s[c]) < 1e-6 * (1 + fabs(s[c])));
+  }
+  free(z);
+  free(x);
+}
+
+/* Scott, Silverman and the median heuristic on known sets. */
+static void test_bandwidth_rules(void **state) {
+  (void)state;
+  double line[4] = {0, 1, 2, 3}, h;
+  /* pairwise squared distances 1,1,1,4,4,9: median 2.5 */
+  assert_int_equal(fpf_kde_bandwidth(line, 4, 1, FPF_BW_MEDIAN, 0, &h, NULL),
+                   FPF_OK);
+  assert_true(rel(h, sqrt(2.5 / (2 * log(5.0)))) < 1e-15);
+  /* sample variance of 0..3 is 5/3 */
+  double sig = sqrt(5.0 / 3.0);
+  assert_int_equal(fpf_kde_bandwidth(line, 4, 1, FPF_BW_SCOTT, 0, &h, NULL),
+                   FPF_OK);
+  assert_true(rel(h, sig * pow(4.0, -1.0 / 5.0)) < 1e-15);
+  assert_int_equal(
+      fpf_kde_bandwidth(line, 4, 1, FPF_BW_SILVERMAN, 0, &h, NULL), FPF_OK);
+  assert_true(rel(h, sig * pow(4.0 / (3.0 * 4.0), 1.0 / 5.0)) < 1e-15);
+  fpf_error err;
+  assert_int_equal(fpf_kde_bandwidth(line, 4, 1, FPF_BW_FIXED, -1, &h, &err),
+                   FPF_EINVAL);
+  assert_non_null(strstr(err.msg, "-1"));
+}
+
+/*
+ * d rho(x)/dt at fixed x for sources moving with velocities v equals
+ * -div J(x): central difference in time (step 1e-6) at the particles.
+ */
+static void test_flux_divergence(void **state) {
+  (void)state;
+  size_t n = 30, d = 3;
+  double h = 0.7, *z = normals(n * d, 11, 1.0), *v = normals(n * d, 12, 1.0);
+  double lr[30], div[30], dor[30], zp[90], zm[90], lp[30], lm[30], eps = 1e-6;
+  fpf_kde *k;
+  assert_int_equal(fpf_kde_create(&k, n, d, NULL, NULL), FPF_OK);
+  assert_int_equal(fpf_kde_eval(k, z, n, h, lr, NULL, NULL, NULL), FPF_OK);
+  assert_int_equal(
+      fpf_kde_flux_divergence(k, z, n, h, lr, v, div, dor, NULL), FPF_OK);
+  for (size_t i = 0; i < n * d; i++) {
+    zp[i] = z[i] + eps * v[i];
+    zm[i] = z[i] - eps * v[i];
+  }
+  fpf_kde_log_density(zp, n, d, z, n, h, 0, lp, NULL, NULL);
+  fpf_kde_log_density(zm, n, d, z, n, h, 0, lm, NULL, NULL);
+  for (size_t i = 0; i < n; i++) {
+    double drho = (exp(lp[i]) - exp(lm[i])) / (2 * eps);
+    assert_true(fabs(drho + div[i]) < 1e-6 * (1 + fabs(div[i])));
+    assert_true(rel(div[i], exp(lr[i]) * dor[i]) < 1e-12);
+  }
+  fpf_kde_destroy(k);
+  free(z);
+  free(v);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_single_kernel_underflow),
+      cmocka_unit_test(test_two_kernels_underflow),
+      cmocka_unit_test(test_self_term_high_dim),
+      cmocka_unit_test(test_identical_particles),
+      cmocka_unit_test(test_against_reference),
+      cmocka_unit_test(test_blocking),
+      cmocka_unit_test(test_score_is_gradient),
+      cmocka_unit_test(test_bandwidth_rules),
+      cmocka_unit_test(test_flux_divergence),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

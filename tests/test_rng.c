@@ -1,0 +1,90 @@
+/* Philox known answers and the moments of fpflow's normals. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+#include <Random123/philox.h>
+
+#include "fpflow/rng.h"
+
+/* Random123's published known-answer vectors for Philox4x64-10. */
+static void test_known_answers(void **state) {
+  (void)state;
+  uint64_t w[4];
+  fpf_rng_block(0, 0, 0, 0, 0, w);
+  assert_true(w[0] == 0x16554d9eca36314cULL);
+  assert_true(w[1] == 0xdb20fe9d672d0fdcULL);
+  assert_true(w[2] == 0xd7e772cee186176bULL);
+  assert_true(w[3] == 0x7e68b68aec7ba23bULL);
+  philox4x64_ctr_t c = {{~0ULL, ~0ULL, ~0ULL, ~0ULL}};
+  philox4x64_key_t k = {{~0ULL, ~0ULL}};
+  philox4x64_ctr_t r = philox4x64(c, k);
+  assert_true(r.v[0] == 0x87b092c3013fe90bULL);
+  assert_true(r.v[3] == 0xa09caebf594f0ba0ULL);
+}
+
+/* The counter layout: (k, index, step, stream) words in that order. */
+static void test_counter_layout(void **state) {
+  (void)state;
+  uint64_t w[4];
+  fpf_rng_block(7, 3, 5, 11, 2, w);
+  philox4x64_ctr_t c = {{2, 11, 5, 3}};
+  philox4x64_key_t k = {{7, 0}};
+  philox4x64_ctr_t r = philox4x64(c, k);
+  for (int i = 0; i < 4; i++) assert_true(w[i] == r.v[i]);
+}
+
+/*
+ * 10^6 normals: mean, variance and fourth moment within 6 standard errors
+ * (se of the mean 1e-3, of the variance sqrt(2)e-3, of E z^4 sqrt(96)e-3).
+ */
+static void test_normal_moments(void **state) {
+  (void)state;
+  enum { N = 1000000, PER = 1000 };
+  double *z = malloc(N * sizeof *z);
+  for (size_t i = 0; i < N / PER; i++)
+    fpf_rng_normals(123, 0, 9, i, z + i * PER, PER);
+  double m1 = 0, m2 = 0, m4 = 0;
+  for (size_t i = 0; i < N; i++) {
+    m1 += z[i];
+    m2 += z[i] * z[i];
+    m4 += z[i] * z[i] * z[i] * z[i];
+  }
+  m1 /= N;
+  m2 /= N;
+  m4 /= N;
+  assert_true(fabs(m1) < 6e-3);
+  assert_true(fabs(m2 - 1) < 6 * 1.4143e-3);
+  assert_true(fabs(m4 - 3) < 6 * 9.8e-3);
+  free(z);
+}
+
+/* Uniforms lie in (0, 1); a partial vector equals the full vector's head. */
+static void test_uniforms_and_prefix(void **state) {
+  (void)state;
+  double a[10], b[7];
+  fpf_rng_uniforms(1, 2, 3, 4, a, 10);
+  fpf_rng_uniforms(1, 2, 3, 4, b, 7);
+  for (int i = 0; i < 10; i++) assert_true(a[i] > 0 && a[i] < 1);
+  for (int i = 0; i < 7; i++) assert_true(a[i] == b[i]);
+  double x[5], y[5];
+  fpf_rng_normals(1, 0, 3, 4, x, 5);
+  fpf_rng_normals(1, 0, 4, 4, y, 5);
+  int same = 0;
+  for (int i = 0; i < 5; i++) same += x[i] == y[i];
+  assert_int_equal(same, 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_known_answers),
+      cmocka_unit_test(test_counter_layout),
+      cmocka_unit_test(test_normal_moments),
+      cmocka_unit_test(test_uniforms_and_prefix),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
