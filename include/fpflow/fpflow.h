@@ -1,0 +1,27 @@
+/*
+ * fpflow: Fokker-Planck particle dynamics of learning.
+ *
+ * The umbrella header.  Modules:
+ *   status.h     status codes, error reports, log callback type
+ *   rng.h        Philox4x64-10 numbers keyed by (seed, stream, step, index)
+ *   landscape.h  loss landscapes with gradients (built-in and user)
+ *   kde.h        log-space Gaussian KDE: log density, score, flux divergence
+ *   flow.h       drift, diffusion and observables of one instant
+ *   dyn.h        Euler-Maruyama particle dynamics with resets
+ *   detect.h     post-hoc detection of phase transitions
+ *   npy.h        NumPy .npy files
+ */
+#ifndef FPFLOW_FPFLOW_H
+#define FPFLOW_FPFLOW_H
+
+#include "fpflow/detect.h"
+#include "fpflow/dyn.h"
+#include "fpflow/flow.h"
+#include "fpflow/kde.h"
+#include "fpflow/landscape.h"
+#include "fpflow/npy.h"
+#include "fpflow/rng.h"
+#include "fpflow/status.h"
+#include "fpflow/version.h"
+
+#endif
