@@ -180,10 +180,13 @@ static fpf_status diffusion(fpf_flow *f, const fpf_flow_input *in,
     for (size_t i = 0; i < d; i++) f->D[i * d + i] += p->c + p->boost;
   }
   if (!f->opt.cholesky) return FPF_OK;
-  /* D = L L^T, lower factor with the upper part zeroed */
+  /* D = L L^T, lower factor with the upper part zeroed.  Read as
+   * column-major, the row-major lower triangle is the upper one, and
+   * dpotrf 'U' (D = U^T U) leaves L = U^T there.  The _work call does
+   * not transpose into a temporary, so a step allocates nothing. */
   memcpy(f->L, f->D, d * d * sizeof *f->L);
-  lapack_int info = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', (lapack_int)d, f->L,
-                                   (lapack_int)d);
+  lapack_int info = LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, 'U', (lapack_int)d,
+                                        f->L, (lapack_int)d);
   if (info != 0) {
     double lmax = NAN;
     fpf_sym_max_eigenvalue(f->F, d, &lmax, NULL);

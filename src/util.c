@@ -60,9 +60,32 @@ void fpf_blas_single_thread(void) { openblas_set_num_threads(1); }
 /* Columns of F per block of the blocked syrk. */
 #define COL_CHUNK 256
 
+/* Output widths up to this take plain loops: the BLAS call costs more
+ * than the arithmetic, and OpenBLAS's small-matrix path allocates. */
+#define NARROW 32
+
+static void gemm_narrow(size_t m, size_t n, size_t k, double alpha,
+                        const double *A, size_t lda, const double *B,
+                        size_t ldb, double beta, double *C, size_t ldc) {
+#pragma omp parallel for schedule(static) if (m * n * k > 1000000)
+  for (size_t i = 0; i < m; i++) {
+    double acc[NARROW] = {0};
+    for (size_t p = 0; p < k; p++) {
+      double a = A[i * lda + p];
+      for (size_t j = 0; j < n; j++) acc[j] += a * B[p * ldb + j];
+    }
+    for (size_t j = 0; j < n; j++)
+      C[i * ldc + j] = alpha * acc[j] + (beta == 0 ? 0 : beta * C[i * ldc + j]);
+  }
+}
+
 void fpf_gemm_rows(CBLAS_TRANSPOSE tb, size_t m, size_t n, size_t k,
                    double alpha, const double *A, size_t lda, const double *B,
                    size_t ldb, double beta, double *C, size_t ldc) {
+  if (tb == CblasNoTrans && n <= NARROW) {
+    gemm_narrow(m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
   size_t nb = (m + ROW_CHUNK - 1) / ROW_CHUNK;
 #pragma omp parallel for schedule(dynamic) if (nb > 1 && m * n * k > 1000000)
   for (size_t b = 0; b < nb; b++) {

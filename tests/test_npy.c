@@ -540,9 +540,15 @@ static void read_through_fifo(const char *name, const void *bytes, size_t n,
   pid_t pid = fork();
   assert_true(pid >= 0);
   if (pid == 0) {
-    int fd = open(path, O_WRONLY);
-    if (fd >= 0 && write(fd, bytes, n) == (ssize_t)n) _exit(0);
-    _exit(1);
+    /* Waits for the reader at most ~10 s, so that a test failing before
+       it opens the FIFO leaves no process blocked behind. */
+    int fd = -1;
+    for (int t = 0; t < 1000 && fd < 0; t++) {
+      fd = open(path, O_WRONLY | O_NONBLOCK);
+      if (fd < 0) usleep(10000);
+    }
+    if (fd < 0 || fcntl(fd, F_SETFL, 0) != 0) _exit(1);
+    _exit(write(fd, bytes, n) == (ssize_t)n ? 0 : 1);
   }
   expect_error(path, want, needle1, needle2, NULL);
   waitpid(pid, NULL, 0);
