@@ -19,6 +19,12 @@ enum { FPF_EXIT_OK = 0, FPF_EXIT_FAIL = 1, FPF_EXIT_USAGE = 2 };
 int fpf_cmd_run(int argc, char **argv);
 int fpf_cmd_density(int argc, char **argv);
 int fpf_cmd_detect(int argc, char **argv);
+int fpf_cmd_bench(int argc, char **argv);
+int fpf_cmd_grok(int argc, char **argv);
+int fpf_cmd_analyze(int argc, char **argv);
+int fpf_cmd_verify(int argc, char **argv);
+int fpf_cmd_pde(int argc, char **argv);
+int fpf_cmd_w2(int argc, char **argv);
 
 /* Verbosity: 0 quiet (-q), 1 normal, 2 verbose (-v).  Set by each command. */
 extern int fpf_cli_verbosity;

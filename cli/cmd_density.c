@@ -162,13 +162,22 @@ static void format_shape(const fpf_array *x, char *buf, size_t cap) {
 }
 
 /*
+ * A file that cannot be used is bad input (exit 2), whatever the status
+ * (an unsupported dtype too); only running out of memory is a failure.
+ */
+static int input_fail(const fpf_error *err) {
+  fpf_cli_error("%s", err->msg);
+  return err->status == FPF_ENOMEM ? FPF_EXIT_FAIL : FPF_EXIT_USAGE;
+}
+
+/*
  * An (N, d) array of points with N, d >= 1 and finite values; `what`
  * says what the rows are, for the message.  0, or an exit code.
  */
 static int read_points(const char *path, const char *what, fpf_array *x) {
   fpf_error err;
   fpf_error_clear(&err);
-  if (fpf_npy_read(path, x, &err) != FPF_OK) return fpf_cli_fail(&err);
+  if (fpf_npy_read(path, x, &err) != FPF_OK) return input_fail(&err);
   char shape[160];
   format_shape(x, shape, sizeof shape);
   if (x->ndim != 2 || x->shape[0] == 0 || x->shape[1] == 0) {
@@ -181,7 +190,7 @@ static int read_points(const char *path, const char *what, fpf_array *x) {
                 x->shape[0], what, x->shape[1]);
   if (fpf_array_check_finite(x, path, &err) != FPF_OK) {
     fpf_array_free(x);
-    return fpf_cli_fail(&err);
+    return input_fail(&err);
   }
   return 0;
 }
@@ -246,6 +255,7 @@ static int make_prefix_dir(const char *prefix, fpf_error *err) {
   return fpf_cli_mkdirs(dir, err);
 }
 
+/* A failure to write is one while running (exit 1), not bad input. */
 static int write_outputs(const char *prefix, const double *log_rho,
                          const double *score, size_t m, size_t d,
                          char *rho_path, char *score_path, size_t cap) {
@@ -256,8 +266,10 @@ static int write_outputs(const char *prefix, const double *log_rho,
   fpf_error_clear(&err);
   if (make_prefix_dir(prefix, &err) != 0 ||
       fpf_npy_write(rho_path, log_rho, 1, (size_t[]){m}, &err) != FPF_OK ||
-      fpf_npy_write(score_path, score, 2, (size_t[]){m, d}, &err) != FPF_OK)
-    return fpf_cli_fail(&err);
+      fpf_npy_write(score_path, score, 2, (size_t[]){m, d}, &err) != FPF_OK) {
+    fpf_cli_error("%s", err.msg);
+    return FPF_EXIT_FAIL;
+  }
   return 0;
 }
 
@@ -307,8 +319,9 @@ static int run(const density_args *a, const fpf_array *z, const fpf_array *x) {
   /* Without leave-one-out the particles are queries like any other. */
   const double *q = x->data ? x->data : a->leave_one_out ? NULL : z->data;
   if (!rc) rc = evaluate(z, a->ensemble, q, m, h, log_rho, score);
-  fpf_cli_debug("density: %zu points from %zu particles in %.2f s", m,
-                z->shape[0], fpf_cli_now() - t0);
+  if (!rc)
+    fpf_cli_debug("density: %zu points from %zu particles in %.2f s", m,
+                  z->shape[0], fpf_cli_now() - t0);
   char rho_path[4096], score_path[4096];
   if (!rc)
     rc = write_outputs(a->prefix, log_rho, score, m, d, rho_path,

@@ -49,6 +49,7 @@ int fpf_cli_fail(const fpf_error *err) {
     case FPF_EFORMAT:
     case FPF_EIO:
     case FPF_ENONFINITE:
+    case FPF_EUNSUPPORTED:
       return FPF_EXIT_USAGE;
     default:
       return FPF_EXIT_FAIL;

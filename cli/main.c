@@ -15,6 +15,12 @@ static const command commands[] = {
     {"run", fpf_cmd_run, "evolve a particle ensemble (default: quick start)"},
     {"density", fpf_cmd_density, "log density and score of an ensemble (KDE)"},
     {"detect", fpf_cmd_detect, "find phase transitions in a metrics.csv"},
+    {"w2", fpf_cmd_w2, "Wasserstein-2 distance between two ensembles"},
+    {"pde", fpf_cmd_pde, "grid Fokker-Planck solver in 1-2 dimensions"},
+    {"verify", fpf_cmd_verify, "checks against exact answers and the source's theorems"},
+    {"analyze", fpf_cmd_analyze, "flow observables of training snapshots"},
+    {"grok", fpf_cmd_grok, "grokking on modular addition, trained in C"},
+    {"bench", fpf_cmd_bench, "time one full step against NumPy and PyTorch"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

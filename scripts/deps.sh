@@ -12,6 +12,7 @@ FPF_PACKAGES=(
   libcjson-dev                     # summary.json and transitions.json
   libcsv-dev                       # reading metrics.csv
   libcmocka-dev                    # C unit tests
+  libhdf5-dev                      # reading HDF5 snapshots
 )
 
 fpf_install_deps() {

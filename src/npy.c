@@ -228,7 +228,7 @@ static fpf_status parse_descr(const char *path, npy_desc *d, fpf_error *err) {
   errno = 0;
   long size = strtol(p, &end, 10);
   int sized = end != p && *end == '\0' && errno == 0;
-  if (!strchr("fiub", d->kind) || d->kind == '\0')
+  if (!strchr("fiub", d->kind))
     return refuse_dtype(path, d->descr, kind_name(d->kind), err);
   if (!sized)
     return fpf_error_set(err, FPF_EFORMAT,

@@ -28,21 +28,23 @@ fail() {
 le() {
   local h=$1 out='' i
   for ((i = 14; i >= 0; i -= 2)); do out+="\\x${h:i:2}"; done
-  printf "$out"
+  printf '%b' "$out"
 }
 ZERO=0000000000000000 ONE=3ff0000000000000 TWO=4000000000000000
 NAN=7ff8000000000000
 
-# npy FILE SHAPE HEX...: a version 1.0 '<f8' C-order file.
+# npy FILE SHAPE HEX...: a version 1.0 C-order file of dtype $DESCR
+# ('<f8' unless set).
 npy() {
   local file=$1 shape=$2
   shift 2
-  local dict="{'descr': '<f8', 'fortran_order': False, 'shape': $shape, }"
+  local dict="{'descr': '${DESCR:-<f8}', 'fortran_order': False, "
+  dict+="'shape': $shape, }"
   local pad=$(((64 - (10 + ${#dict} + 1) % 64) % 64))
   local hlen=$((${#dict} + pad + 1))
   {
     printf '\x93NUMPY\x01\x00'
-    printf "\\x$(printf %02x $((hlen & 255)))\\x$(printf %02x $((hlen >> 8)))"
+    printf '%b' "$(printf '\\x%02x\\x%02x' $((hlen & 255)) $((hlen >> 8)))"
     printf '%s%*s\n' "$dict" "$pad" ''
     local v
     for v; do le "$v"; done
@@ -209,6 +211,20 @@ printf 'not numpy\n' >text.npy
 run text.npy
 expect_rc 2 "not a .npy file"
 expect_msg "text.npy: not a .npy file" "not a .npy file"
+
+DESCR='<c16' npy complex.npy '(1, 1)' $ZERO $ZERO
+run complex.npy --bandwidth 1
+expect_rc 2 "complex dtype"
+expect_msg "complex.npy: dtype '<c16' (complex) is not supported" \
+  "complex dtype"
+
+# An output that cannot be written is a failure while running.
+mkdir blocker.log_rho.npy && touch blocker.log_rho.npy/keep
+run two.npy --bandwidth 1 -o blocker
+expect_rc 1 "unwritable output"
+expect_msg "blocker.log_rho.npy" "unwritable output"
+ls blocker.log_rho.npy.tmp.* >/dev/null 2>&1 &&
+  fail "unwritable output: a temporary file was left behind"
 
 # A single particle has no median pairwise distance.
 run one.npy

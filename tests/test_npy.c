@@ -246,7 +246,8 @@ static void test_fortran_rank1_f4(void **state) {
 static void check_ints(const char *descr, int size, int big,
                        const int64_t *v, int n) {
   unsigned char data[8 * 8];
-  for (int k = 0; k < n; k++) put_bits(data + size * k, (uint64_t)v[k], size, big);
+  for (int k = 0; k < n; k++)
+    put_bits(data + size * k, (uint64_t)v[k], size, big);
   char dict[128], path[PATH_LEN];
   snprintf(dict, sizeof dict,
            "{'descr': '%s', 'fortran_order': False, 'shape': (%d,), }",
@@ -820,7 +821,8 @@ static void test_numpy_cross_check(void **state) {
     for (int i = 0; i < 2; i++)
       for (int j = 0; j < 3; j++)
         for (int k = 0; k < 4; k++) {
-          double got = t ? a.data[k * 6 + j * 2 + i] : a.data[i * 12 + j * 4 + k];
+          double got = t ? a.data[k * 6 + j * 2 + i]
+                         : a.data[i * 12 + j * 4 + k];
           assert_true(got == (i * 12 + j * 4 + k) * 0.5 - 3);
         }
     fpf_array_free(&a);

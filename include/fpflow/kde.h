@@ -107,6 +107,7 @@ fpf_status fpf_kde_flux_divergence(fpf_kde *k, const double *z, size_t n,
 /*
  * One-shot helpers that make and free their own workspace: the KDE of
  * sources z (n x d) at x (m x d); x == NULL means at the sources.
+ * leave_one_out applies only at the sources (x == NULL).
  */
 fpf_status fpf_kde_log_density(const double *z, size_t n, size_t d,
                                const double *x, size_t m, double h,

@@ -57,7 +57,9 @@ fpf_status fpf_npy_read(const char *path, fpf_array *out, fpf_error *err);
 fpf_status fpf_npy_write(const char *path, const double *data, int ndim,
                          const size_t *shape, fpf_error *err);
 
-/* Releases out->data and zeroes out; NULL does nothing. */
+/* Releases a->data (which must come from fpf_npy_read) and zeroes a;
+ * NULL does nothing.  An fpf_array wrapped around the caller's memory
+ * must not be passed here. */
 void fpf_array_free(fpf_array *a);
 
 /* Number of elements. */

@@ -1,0 +1,9 @@
+/* fpflow analyze: not built yet (its issue is open). */
+#include "cli.h"
+
+int fpf_cmd_analyze(int argc, char **argv) {
+  (void)argc;
+  (void)argv;
+  fpf_cli_error("'analyze' is not available in this version");
+  return FPF_EXIT_FAIL;
+}
