@@ -21,6 +21,12 @@ static double now(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+static double cpu(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static int cmp(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);
@@ -58,19 +64,33 @@ int main(int argc, char **argv) {
     fprintf(stderr, "%s\n", err.msg);
     return 1;
   }
-  double t[7];
+  double t[7], c[7], ph[FPF_NPHASES] = {0};
   for (int k = 0; k < 9; k++) {
     fpf_dyn_set_particles(dy, z, NULL);
-    double t0 = now();
+    double t0 = now(), c0 = cpu();
     if (fpf_dyn_step(dy, NULL, &err)) {
       fprintf(stderr, "%s\n", err.msg);
       return 1;
     }
-    if (k >= 2) t[k - 2] = now() - t0;
+    if (k >= 2) {
+      t[k - 2] = now() - t0;
+      c[k - 2] = cpu() - c0;
+    }
+    if (k == 1) {
+      double junk[FPF_NPHASES] = {0};
+      fpf_dyn_profile_take(dy, junk);
+    }
   }
+  fpf_dyn_profile_take(dy, ph);
   qsort(t, 7, sizeof *t, cmp);
-  printf("N=%zu d=%zu threads=%d h=%.4g: median %.1f ms (min %.1f, max %.1f)\n",
-         n, d, threads, h, 1e3 * t[3], 1e3 * t[0], 1e3 * t[6]);
+  qsort(c, 7, sizeof *c, cmp);
+  printf("N=%zu d=%zu threads=%d h=%.4g: median %.1f ms (min %.1f, max "
+         "%.1f); cpu time min %.1f ms\n",
+         n, d, threads, h, 1e3 * t[3], 1e3 * t[0], 1e3 * t[6], 1e3 * c[0]);
+  printf("  phases (ms per step):");
+  for (int i = 0; i < FPF_NPHASES; i++)
+    if (ph[i] > 0) printf(" %s %.1f", fpf_phase_name(i), 1e3 * ph[i] / 7);
+  printf("\n");
   fpf_dyn_destroy(dy);
   fpf_landscape_destroy(L);
   free(z);

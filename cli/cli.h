@@ -57,6 +57,10 @@ void fpf_progress_finish(fpf_progress *p);
 /* Monotonic wall clock in seconds. */
 double fpf_cli_now(void);
 
+/* FPF_OK when path is absent or a regular file (outputs are replaced by
+ * rename, so devices and links are refused). */
+fpf_status fpf_cli_output_ok(const char *path, fpf_error *err);
+
 /* mkdir -p; returns 0 or reports the failing path in err. */
 int fpf_cli_mkdirs(const char *path, fpf_error *err);
 /* dir + "/" + name into buf (size n); returns buf. */

@@ -560,6 +560,7 @@ static cJSON *build_json(const detect_args *a, const table *t,
 /* Writes text to path through a temporary file beside it, then renames,
    so that a reader never sees half a report. */
 static int write_atomic(const char *path, const char *text, fpf_error *err) {
+  if (fpf_cli_output_ok(path, err) != FPF_OK) return err->status;
   size_t n = strlen(path);
   char *tmp = malloc(n + 8);
   if (!tmp) return fpf_error_set(err, FPF_ENOMEM, "%s: out of memory", path);

@@ -9,6 +9,8 @@
 #define _GNU_SOURCE
 #include <cjson/cJSON.h>
 #include <dlfcn.h>
+#include <errno.h>
+#include <signal.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -50,7 +52,11 @@ typedef int (*plugin_init_fn)(const char *args, size_t d, void **user);
 
 static fpf_status load_plugin(const fpf_run_config *c, fpf_landscape **L,
                               void **handle, fpf_error *err) {
-  void *h = dlopen(c->plugin, RTLD_NOW | RTLD_LOCAL);
+  /* a bare name would make dlopen search the system's library path */
+  char path[FPF_CFG_STR + 2];
+  snprintf(path, sizeof path, "%s%s", strchr(c->plugin, '/') ? "" : "./",
+           c->plugin);
+  void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
   if (!h)
     return fpf_error_set(err, FPF_EIO, "plugin %s: %s", c->plugin, dlerror());
   fpf_landscape_fn fn = (fpf_landscape_fn)dlsym(h, "fpflow_landscape");
@@ -58,7 +64,7 @@ static fpf_status load_plugin(const fpf_run_config *c, fpf_landscape **L,
     dlclose(h);
     return fpf_error_set(err, FPF_EFORMAT,
                          "plugin %s: no symbol 'fpflow_landscape' (see "
-                         "docs/landscapes.md)", c->plugin);
+                         "docs/library.md, 'A user landscape')", c->plugin);
   }
   void *user = NULL;
   plugin_init_fn init = (plugin_init_fn)dlsym(h, "fpflow_landscape_init");
@@ -192,10 +198,11 @@ static fpf_status initial_ensemble(fpf_run_config *c, double **z,
     fpf_status st = fpf_npy_read(c->init, &a, err);
     if (st) return st;
     if (a.ndim != 2) {
+      int nd = a.ndim;
       fpf_array_free(&a);
       return fpf_error_set(err, FPF_EFORMAT,
                            "init %s: expected an (n, d) array, found rank %d",
-                           c->init, a.ndim);
+                           c->init, nd);
     }
     if ((st = fpf_array_check_finite(&a, c->init, err))) {
       fpf_array_free(&a);
@@ -207,6 +214,14 @@ static fpf_status initial_ensemble(fpf_run_config *c, double **z,
       return fpf_error_set(err, FPF_EFORMAT,
                            "init %s: particles have d = %zu but the "
                            "configuration says d = %ld", c->init, dd, c->d);
+    }
+    if (c->n_given && (long)a.shape[0] != c->n) {
+      size_t nn = a.shape[0];
+      fpf_array_free(&a);
+      return fpf_error_set(err, FPF_EFORMAT,
+                           "init %s holds n = %zu particles but n = %ld was "
+                           "set; drop n or make them agree", c->init, nn,
+                           c->n);
     }
     c->n = (long)a.shape[0];
     *z = a.data;
@@ -344,7 +359,10 @@ static fpf_status write_summary(const char *dir, const fpf_run_config *c,
                                 const fpf_error *failure, fpf_error *err) {
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "fpflow_version", fpf_version());
-  cJSON_AddStringToObject(o, "status", failure ? "failed" : "ok");
+  cJSON_AddStringToObject(o, "status",
+                          !failure                         ? "ok"
+                          : failure->status == FPF_ESTOPPED ? "interrupted"
+                                                            : "failed");
   if (failure) cJSON_AddStringToObject(o, "error", failure->msg);
   cJSON_AddNumberToObject(o, "steps_done", (double)h->n);
   cJSON_AddNumberToObject(o, "steps_requested", (double)c->steps);
@@ -439,6 +457,10 @@ typedef struct run_state {
   history h;
 } run_state;
 
+static const char *const run_outputs[] = {
+    "config.ini",    "metrics.csv", "summary.json",
+    "z_initial.npy", "z_final.npy", "figure.png"};
+
 static fpf_status setup(run_state *s, const char *dir, fpf_error *err) {
   fpf_run_config *c = &s->c;
   fpf_status st;
@@ -452,20 +474,39 @@ static fpf_status setup(run_state *s, const char *dir, fpf_error *err) {
                                                              err)))
     return st;
   char path[1024];
+  /* every output must be replaceable before anything is written */
+  for (size_t i = 0; i < sizeof run_outputs / sizeof run_outputs[0]; i++)
+    if ((st = fpf_cli_output_ok(fpf_cli_path(path, sizeof path, dir,
+                                             run_outputs[i]), err)))
+      return st;
+  /* a figure from an earlier run in DIR would not match this one */
+  if (!c->figure) remove(fpf_cli_path(path, sizeof path, dir, "figure.png"));
   FILE *f = fopen(fpf_cli_path(path, sizeof path, dir, "config.ini"), "w");
-  if (!f) return fpf_error_set(err, FPF_EIO, "cannot write %s", path);
+  if (!f)
+    return fpf_error_set(err, FPF_EIO, "cannot write %s: %s", path,
+                         strerror(errno));
   fpf_config_write(c, f);
-  fclose(f);
+  if (ferror(f) | (fclose(f) != 0))
+    return fpf_error_set(err, FPF_EIO, "cannot write %s: %s", path,
+                         strerror(errno));
   size_t shape[2] = {(size_t)c->n, (size_t)c->d};
   if ((st = fpf_npy_write(fpf_cli_path(path, sizeof path, dir,
                                        "z_initial.npy"), s->z0, 2, shape,
                           err)))
     return st;
   s->csv = fopen(fpf_cli_path(path, sizeof path, dir, "metrics.csv"), "w");
-  if (!s->csv) return fpf_error_set(err, FPF_EIO, "cannot write %s", path);
+  if (!s->csv)
+    return fpf_error_set(err, FPF_EIO, "cannot write %s: %s", path,
+                         strerror(errno));
   fputs(csv_header, s->csv);
   return FPF_OK;
 }
+
+/* Set by SIGINT / SIGTERM: the run stops after the current step and
+ * writes what it has. */
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig) { stop_requested = sig; }
 
 static fpf_status evolve(run_state *s, fpf_error *err) {
   fpf_progress p;
@@ -476,7 +517,16 @@ static fpf_status evolve(run_state *s, fpf_error *err) {
     if ((st = fpf_dyn_step(s->dyn, &m, err))) break;
     history_push(&s->h, &m);
     csv_row(s->csv, &m);
-    fflush(s->csv);
+    if (fflush(s->csv) != 0 || ferror(s->csv)) {
+      st = fpf_error_set(err, FPF_EIO, "cannot write metrics.csv: %s",
+                         strerror(errno));
+      break;
+    }
+    if (stop_requested) {
+      st = fpf_error_set(err, FPF_ESTOPPED, "interrupted by signal %d after "
+                         "step %ld", (int)stop_requested, k);
+      break;
+    }
     char extra[64];
     snprintf(extra, sizeof extra, "C=%.3g", m.C);
     fpf_progress_update(&p, k + 1, extra);
@@ -549,7 +599,11 @@ int fpf_cmd_run(int argc, char **argv) {
   }
   fpf_cli_info("run: %ld particles in d = %ld on %s, %ld steps -> %s/",
                s.c.n, s.c.d, s.c.landscape, s.c.steps, a.out);
+  signal(SIGINT, on_signal);
+  signal(SIGTERM, on_signal);
   fpf_status st = evolve(&s, &err);
+  signal(SIGINT, SIG_DFL);
+  signal(SIGTERM, SIG_DFL);
   double wall = fpf_cli_now() - t0;
   finish(&s, a.out, wall, st ? &err : NULL);
   if (st) {
@@ -557,7 +611,7 @@ int fpf_cmd_run(int argc, char **argv) {
     fpf_cli_error("the run stopped after %ld of %ld steps; what it wrote is "
                   "kept in %s/", s.h.n, s.c.steps, a.out);
     cleanup(&s);
-    return FPF_EXIT_FAIL;
+    return st == FPF_ESTOPPED ? 130 : FPF_EXIT_FAIL;
   }
   long nres = 0;
   for (long i = 0; i < s.h.n; i++) nres += s.h.reset[i];

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "internal.h"
 
 int fpf_cli_verbosity = 1;
 
@@ -135,6 +136,10 @@ int fpf_cli_mkdirs(const char *path, fpf_error *err) {
     return fpf_error_set(err, FPF_EIO, "'%s' exists and is not a directory",
                          path);
   return FPF_OK;
+}
+
+fpf_status fpf_cli_output_ok(const char *path, fpf_error *err) {
+  return fpf_check_output_path(path, err);
 }
 
 char *fpf_cli_path(char *buf, size_t n, const char *dir, const char *name) {

@@ -1,5 +1,5 @@
 /* The run configuration table, its INI reader and writer (config.h). */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE
 #include "config.h"
 
 #include <errno.h>
@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 typedef enum { T_DOUBLE, T_LONG, T_SIZE, T_U64, T_BOOL, T_STR, T_BANDWIDTH,
                T_FORM, T_TRIGGER } ktype;
@@ -235,11 +236,41 @@ static fpf_status set_value(fpf_run_config *c, const key *k, const char *val,
 static void list_keys(char *buf, size_t n, const char *section) {
   size_t len = 0;
   buf[0] = '\0';
-  for (size_t i = 0; i < NKEYS && len + 40 < n; i++) {
+  for (size_t i = 0; i < NKEYS && len + 24 < n; i++) {
     if (section && section[0] && strcmp(keys[i].section, section)) continue;
     len += (size_t)snprintf(buf + len, n - len, "%s%s", len ? ", " : "",
                             keys[i].name);
   }
+}
+
+/* Keys whose values are file paths (except the non-path word "normal"). */
+static int is_path_key(const char *name) {
+  return !strcmp(name, "init") || !strcmp(name, "decoder_weights") ||
+         !strcmp(name, "plugin");
+}
+
+/*
+ * A relative path read from an INI file is taken relative to that file's
+ * directory, so that a configuration (and the config.ini a run writes)
+ * means the same thing from any working directory.
+ */
+static fpf_status anchor_path(fpf_run_config *c, const key *k,
+                              const char *ini, const char *where,
+                              fpf_error *err) {
+  char *v = (char *)c + k->off;
+  if (!v[0] || v[0] == '/' || (!strcmp(k->name, "init") &&
+                               !strcmp(v, "normal")))
+    return FPF_OK;
+  const char *slash = strrchr(ini, '/');
+  if (!slash) return FPF_OK;
+  char buf[2 * FPF_CFG_STR];
+  int len = snprintf(buf, sizeof buf, "%.*s/%s", (int)(slash - ini), ini, v);
+  if (len < 0 || (size_t)len >= FPF_CFG_STR)
+    return fpf_error_set(err, FPF_EINVAL,
+                         "%s: %s = '%s' is too long once taken relative to "
+                         "%s", where, k->name, v, ini);
+  strcpy(v, buf);
+  return FPF_OK;
 }
 
 typedef struct load_ctx {
@@ -247,7 +278,7 @@ typedef struct load_ctx {
   const char *path;
   fpf_error *err;
   fpf_status st;
-  int line;
+  int line, line_done;
   FILE *f;
 } load_ctx;
 
@@ -255,7 +286,9 @@ typedef struct load_ctx {
 static char *read_line(char *buf, int size, void *stream) {
   load_ctx *x = stream;
   char *r = fgets(buf, size, x->f);
-  if (r) x->line++;
+  /* a line longer than the buffer arrives in pieces: count it once */
+  if (r && x->line_done) x->line++;
+  if (r) x->line_done = strchr(r, '\n') != NULL || feof(x->f);
   return r;
 }
 
@@ -278,7 +311,7 @@ static int on_key(void *user, const char *section, const char *name,
   }
   const key *k = find_key(section, name);
   if (!k) {
-    char names[1024];
+    char names[4096];
     list_keys(names, sizeof names, section);
     x->st = fpf_error_set(x->err, FPF_EINVAL,
                           "%s: unknown key '%s' in [%s] (keys there: %s)",
@@ -286,6 +319,9 @@ static int on_key(void *user, const char *section, const char *name,
     return 0;
   }
   x->st = set_value(x->c, k, value, where, x->err);
+  if (!strcmp(k->name, "n")) x->c->n_given = 1;
+  if (x->st == FPF_OK && k->type == T_STR && is_path_key(k->name))
+    x->st = anchor_path(x->c, k, x->path, where, x->err);
   return x->st == FPF_OK;
 }
 
@@ -294,7 +330,13 @@ fpf_status fpf_config_load(fpf_run_config *c, const char *path,
   FILE *f = fopen(path, "r");
   if (!f)
     return fpf_error_set(err, FPF_EIO, "config %s: %s", path, strerror(errno));
-  load_ctx x = {c, path, err, FPF_OK, 0, f};
+  struct stat sb;
+  if (fstat(fileno(f), &sb) == 0 && !S_ISREG(sb.st_mode)) {
+    fclose(f);
+    return fpf_error_set(err, FPF_EIO,
+                         "config %s: not a regular file (a directory?)", path);
+  }
+  load_ctx x = {c, path, err, FPF_OK, 0, 1, f};
   int rc = ini_parse_stream(read_line, &x, on_key, &x);
   fclose(f);
   if (x.st) return x.st;
@@ -326,14 +368,20 @@ fpf_status fpf_config_set(fpf_run_config *c, const char *assignment,
     name = dot + 1;
   }
   const key *k = find_key(section, name);
+  if (!k && section && find_key(NULL, name))
+    return fpf_error_set(err, FPF_EINVAL,
+                         "--set %s: key '%s' is not in section [%s] (it is "
+                         "in [%s])", assignment, name, section,
+                         find_key(NULL, name)->section);
   if (!k) {
-    char names[2048];
+    char names[4096];
     list_keys(names, sizeof names, NULL);
     return fpf_error_set(err, FPF_EINVAL,
                          "--set: unknown key '%s' (keys: %s)", name, names);
   }
   char where[FPF_CFG_STR * 2 + 8];
   snprintf(where, sizeof where, "--set %s", assignment);
+  if (!strcmp(k->name, "n")) c->n_given = 1;
   return set_value(c, k, eq + 1, where, err);
 }
 
@@ -346,9 +394,34 @@ fpf_status fpf_config_check(const fpf_run_config *c, fpf_error *err) {
                          c->n);
   if (c->d < 1)
     return fpf_error_set(err, FPF_EINVAL, "d = %ld: must be >= 1", c->d);
-  if (c->threads < 0)
-    return fpf_error_set(err, FPF_EINVAL, "threads = %ld: must be >= 0",
+  if (c->threads < 0 || c->threads > 1024)
+    return fpf_error_set(err, FPF_EINVAL,
+                         "threads = %ld: must be from 0 (all cores) to 1024",
                          c->threads);
+  if (c->n > 100000000 || c->d > 1000000)
+    return fpf_error_set(err, FPF_EINVAL,
+                         "n = %ld, d = %ld: fpflow handles n up to 10^8 and "
+                         "d up to 10^6", c->n, c->d);
+  if (c->dyn.knn_k >= (size_t)c->n)
+    return fpf_error_set(err, FPF_EINVAL,
+                         "knn_k = %zu: needs fewer than n = %ld particles",
+                         c->dyn.knn_k, c->n);
+  if (c->dyn.C_threshold < 0)
+    return fpf_error_set(err, FPF_EINVAL, "C_threshold = %g: must be >= 0",
+                         c->dyn.C_threshold);
+  if (c->det.drop_factor < 0 || c->det.spike_factor < 0 ||
+      c->det.plateau_tol < 0)
+    return fpf_error_set(err, FPF_EINVAL,
+                         "drop_factor = %g, spike_factor = %g, plateau_tol = "
+                         "%g: each must be >= 0", c->det.drop_factor,
+                         c->det.spike_factor, c->det.plateau_tol);
+  if (c->mixture_radius < 0 || !(c->mixture_width > 0))
+    return fpf_error_set(err, FPF_EINVAL,
+                         "mixture_radius = %g must be >= 0 and mixture_width "
+                         "= %g > 0", c->mixture_radius, c->mixture_width);
+  if (c->rosen_b < 0)
+    return fpf_error_set(err, FPF_EINVAL, "rosen_b = %g: must be >= 0",
+                         c->rosen_b);
   if (!(c->init_std >= 0))
     return fpf_error_set(err, FPF_EINVAL, "init_std = %g: must be >= 0",
                          c->init_std);
@@ -379,10 +452,12 @@ fpf_status fpf_config_check(const fpf_run_config *c, fpf_error *err) {
     return fpf_error_set(err, FPF_EINVAL,
                          "landscape = '%s' is unknown (two_wells, quadratic, "
                          "mixture, rosenbrock, decoder, plugin)", ls);
-  if (c->det.window < 1 || c->det.tolerance < 0)
-    return fpf_error_set(err, FPF_EINVAL,
-                         "window = %ld must be >= 1 and tolerance = %ld >= 0",
-                         c->det.window, c->det.tolerance);
+  if (c->det.window < 1)
+    return fpf_error_set(err, FPF_EINVAL, "window = %ld: must be >= 1",
+                         c->det.window);
+  if (c->det.tolerance < 0)
+    return fpf_error_set(err, FPF_EINVAL, "tolerance = %ld: must be >= 0",
+                         c->det.tolerance);
   return fpf_dyn_options_check(&c->dyn, err);
 }
 
@@ -396,7 +471,16 @@ static void write_value(const fpf_run_config *c, const key *k, FILE *f) {
       fprintf(f, "%llu", (unsigned long long)*(const uint64_t *)p);
       break;
     case T_BOOL: fputs(*(const int *)p ? "true" : "false", f); break;
-    case T_STR: fputs(p, f); break;
+    case T_STR: {
+      /* paths are written absolute: the file is read from anywhere */
+      char abs[4096];
+      if (is_path_key(k->name) && p[0] && p[0] != '/' &&
+          strcmp(p, "normal") && realpath(p, abs))
+        fputs(abs, f);
+      else
+        fputs(p, f);
+      break;
+    }
     case T_BANDWIDTH:
       if (c->dyn.bandwidth_rule == FPF_BW_FIXED)
         fprintf(f, "%.17g", c->dyn.bandwidth);
@@ -436,10 +520,18 @@ void fpf_config_help(FILE *f) {
       sec = keys[i].section;
       fprintf(f, "  [%s]\n", sec);
     }
-    char val[64];
-    FILE *m = fmemopen(val, sizeof val, "w");
-    write_value(&def, &keys[i], m);
-    fclose(m);
+    char val[64] = "";
+    if (keys[i].type == T_DOUBLE)
+      snprintf(val, sizeof val, "%g",
+               *(const double *)((const char *)&def + keys[i].off));
+    else if (keys[i].type == T_BANDWIDTH &&
+             def.dyn.bandwidth_rule == FPF_BW_FIXED)
+      snprintf(val, sizeof val, "%g", def.dyn.bandwidth);
+    else {
+      FILE *m = fmemopen(val, sizeof val, "w");
+      write_value(&def, &keys[i], m);
+      fclose(m);
+    }
     fprintf(f, "    %-16s %-10s %s\n", keys[i].name, val[0] ? val : "''",
             keys[i].doc);
   }

@@ -33,6 +33,7 @@ typedef struct fpf_run_config {
   char decoder_weights[FPF_CFG_STR];
   char plugin[FPF_CFG_STR], plugin_args[FPF_CFG_STR];
   int figure;
+  int n_given; /* n was set explicitly (an init file must agree) */
 } fpf_run_config;
 
 /* The built-in default: the source document's quick start. */

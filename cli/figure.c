@@ -438,7 +438,7 @@ static void draw_history(const fpf_run_figure *f, double *buf) {
   if (!has_c) {
     plcol0(COL_FG);
     plptex(0.5 * (xlo + xhi), 0.5 * (ylo + yhi), 1, 0, 0.5,
-           n && f->C ? "C not positive" : "no C history");
+           n && f->C ? "C is not finite and positive" : "no C history");
   }
   if (l.n) draw_legend(&l, PL_POSITION_TOP | PL_POSITION_RIGHT);
 }

@@ -18,12 +18,15 @@
 
 
 struct fpf_dyn {
+  double prof[FPF_NPHASES];
   fpf_dyn_options o;
   fpf_landscape *L;
   size_t n, d, n_reset;
   long step, last_reset;
+  int warned_score; /* the zero-score warning was given */
   double t_reset, boost_base; /* b(t) = boost_base exp(-(t - t_reset)/tau_D) */
   double *z, *z_next, *loss, *grad, *noise, *U;
+  float *noise32; /* single precision: the noise product in float */
   size_t *perm;
   fpf_flow *flow;
 };
@@ -173,10 +176,15 @@ fpf_status fpf_dyn_create(fpf_dyn **out, fpf_landscape *L, size_t n,
   fo.knn_k = o->knn_k;
   fo.flux_divergence = o->flux_divergence;
   fo.cholesky = 1;
+  fo.single_precision = o->single_precision;
   if ((st = fpf_flow_create(&dy->flow, n, d, &fo, err)) ||
       (st = fpf_landscape_reserve(L, n, err))) {
     fpf_dyn_destroy(dy);
     return st;
+  }
+  if (fpf_flow_cholesky_f(dy->flow) && !(dy->noise32 = fpf_falloc(nd))) {
+    fpf_dyn_destroy(dy);
+    return fpf_error_set(err, FPF_ENOMEM, "dynamics: out of memory");
   }
   *out = dy;
   return FPF_OK;
@@ -188,6 +196,7 @@ void fpf_dyn_destroy(fpf_dyn *dy) {
   double *b[] = {dy->z, dy->z_next, dy->loss, dy->grad, dy->noise, dy->U};
   for (size_t i = 0; i < sizeof b / sizeof b[0]; i++) fpf_dfree(b[i]);
   free(dy->perm);
+  free(dy->noise32);
   free(dy);
 }
 
@@ -203,6 +212,14 @@ fpf_status fpf_dyn_set_particles(fpf_dyn *dy, const double *z,
   if (st) return st;
   memcpy(dy->z, z, dy->n * dy->d * sizeof *z);
   return FPF_OK;
+}
+
+void fpf_dyn_profile_take(fpf_dyn *dy, double *t) {
+  fpf_flow_profile_take(dy->flow, t);
+  for (int i = 0; i < FPF_NPHASES; i++) {
+    t[i] += dy->prof[i];
+    dy->prof[i] = 0;
+  }
 }
 
 /* ---- resets ---------------------------------------------------------- */
@@ -260,7 +277,7 @@ fpf_status fpf_dyn_reset(fpf_dyn *dy, fpf_error *err) {
   reset_particles(dy, dy->z, dy->step);
   start_boost(dy, dy->step);
   dy->last_reset = dy->step;
-  fpf_logf(dy->o.log, dy->o.log_user, FPF_LOG_INFO,
+  fpf_logf(dy->o.log, dy->o.log_user, FPF_LOG_DEBUG,
            "reset at step %ld: %zu of %zu particles redrawn", dy->step,
            dy->n_reset, dy->n);
   return FPF_OK;
@@ -286,16 +303,26 @@ static void update(fpf_dyn *dy) {
   size_t n = dy->n, d = dy->d;
   const double *mu = fpf_flow_drift(dy->flow);
   const double *Lc = fpf_flow_cholesky(dy->flow);
-  double dt = dy->o.dt, s = sqrt(2.0 * dt);
+  double dt = dy->o.dt, s = sqrt(2.0 * dt), t0 = omp_get_wtime();
 #pragma omp parallel for schedule(static) if (n * d > 4096)
   for (size_t i = 0; i < n; i++)
     fpf_rng_normals(dy->o.seed, FPF_STREAM_NOISE, (uint64_t)dy->step, i,
                     dy->noise + i * d, d);
   /* rows xi_i^T L^T = (L xi_i)^T */
-  fpf_trmm_rows(n, d, s, Lc, dy->noise);
+  const float *L32 = fpf_flow_cholesky_f(dy->flow);
+  if (L32) {
+    fpf_to_float(dy->noise, dy->noise32, n * d);
+    fpf_strmm_rows(n, d, (float)s, L32, dy->noise32);
+    fpf_to_double(dy->noise32, dy->noise, n * d);
+  } else {
+    fpf_trmm_rows(n, d, s, Lc, dy->noise);
+  }
+  double t1 = omp_get_wtime();
+  dy->prof[FPF_PHASE_NOISE] += t1 - t0;
 #pragma omp parallel for schedule(static) if (n * d > 16384)
   for (size_t i = 0; i < n * d; i++)
     dy->z_next[i] = dy->z[i] + mu[i] * dt + dy->noise[i];
+  dy->prof[FPF_PHASE_UPDATE] += omp_get_wtime() - t1;
 }
 
 static fpf_status fail_step(const fpf_dyn *dy, fpf_error *err) {
@@ -319,20 +346,33 @@ fpf_status fpf_dyn_step(fpf_dyn *dy, fpf_metrics *mout, fpf_error *err) {
                        .boost = boost_at(dy, t),
                        .gamma = dy->o.gamma,
                        .entropy_form = dy->o.entropy_form};
+  double t0 = omp_get_wtime();
   fpf_status st = fpf_flow_bandwidth(dy->flow, dy->z, n,
                                      dy->o.bandwidth_rule, dy->o.bandwidth,
                                      &p.h, err);
   if (st) return fail_step(dy, err);
+  double t1 = omp_get_wtime();
+  dy->prof[FPF_PHASE_BANDWIDTH] += t1 - t0;
 
   /* loss and gradient, then the flow */
   if ((st = fpf_landscape_eval(dy->L, n, dy->z, dy->loss, dy->grad, err)))
     return fail_step(dy, err);
+  dy->prof[FPF_PHASE_LANDSCAPE] += omp_get_wtime() - t1;
   fpf_flow_input in = {.z = dy->z, .n = n, .grad = dy->grad,
                        .loss = dy->loss};
   if ((st = fpf_flow_compute(dy->flow, &in, &p, m, err)))
     return fail_step(dy, err);
   m->step = dy->step;
   m->t = t;
+  if (!isfinite(m->C_vel) && !dy->warned_score) {
+    dy->warned_score = 1;
+    fpf_logf(dy->o.log, dy->o.log_user, FPF_LOG_WARN,
+             "step %ld: every particle's score is 0, so C and C_vel are "
+             "infinite: with h = %g each kernel but a particle's own "
+             "underflows; a bandwidth near the particles' spacing "
+             "(bandwidth = median) gives a usable density",
+             dy->step, p.h);
+  }
 
   /* Euler-Maruyama, kept only if finite */
   update(dy);
@@ -353,10 +393,12 @@ fpf_status fpf_dyn_step(fpf_dyn *dy, fpf_metrics *mout, fpf_error *err) {
   if (trigger_fires(dy, m)) {
     m->reset = 1;
     dy->step++;
+    double tr = omp_get_wtime();
     reset_particles(dy, dy->z, dy->step - 1);
+    dy->prof[FPF_PHASE_RESET] += omp_get_wtime() - tr;
     start_boost(dy, dy->step);
     dy->last_reset = dy->step - 1;
-    fpf_logf(dy->o.log, dy->o.log_user, FPF_LOG_INFO,
+    fpf_logf(dy->o.log, dy->o.log_user, FPF_LOG_DEBUG,
              "reset after step %ld: C = %.4g, C_vel = %.4g below %g",
              dy->step - 1, m->C, m->C_vel, dy->o.C_threshold);
     return FPF_OK;

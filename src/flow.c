@@ -17,14 +17,38 @@
 
 #include "internal.h"
 
+#include <omp.h>
+
+/* Up to this dimension the d x d products are plain loops (the BLAS call
+ * costs more than the arithmetic) and single precision buys nothing. */
+#define SMALL_D 32
+
 struct fpf_flow {
+  double prof[FPF_NPHASES];
   size_t n_max, d;
   fpf_flow_options opt;
   fpf_kde *kde;
   double *log_rho, *score, *knn, *g, *mu, *DS, *J, *div, *dor;
   double *F, *D, *L;
+  int f32;                     /* products in float (single_precision) */
+  float *g32, *s32, *ds32, *F32, *D32, *L32;
   double *acc; /* per-particle partial sums (n x 4) */
 };
+
+static const char *const phase_names[] = {
+    "bandwidth", "landscape", "kde",   "diffusion", "drift",
+    "divergence", "noise",    "update", "reset"};
+
+const char *fpf_phase_name(fpf_phase ph) {
+  return (int)ph >= 0 && ph < FPF_NPHASES ? phase_names[ph] : "unknown";
+}
+
+void fpf_flow_profile_take(fpf_flow *f, double *t) {
+  for (int i = 0; i < FPF_NPHASES; i++) {
+    t[i] += f->prof[i];
+    f->prof[i] = 0;
+  }
+}
 
 static const char *const form_names[] = {"source", "wasserstein"};
 
@@ -66,6 +90,7 @@ fpf_status fpf_flow_create(fpf_flow **out, size_t n_max, size_t d,
   fpf_kde_options_init(&ko);
   ko.leave_one_out = o->leave_one_out;
   ko.knn_k = f->opt.knn_k;
+  ko.single_precision = o->single_precision;
   fpf_status st = fpf_kde_create(&f->kde, n_max, d, &ko, err);
   if (st) {
     free(f);
@@ -85,6 +110,21 @@ fpf_status fpf_flow_create(fpf_flow **out, size_t n_max, size_t d,
   f->D = fpf_dalloc(d * d);
   f->L = fpf_dalloc(d * d);
   f->acc = fpf_dalloc(n_max * 4);
+  f->f32 = o->single_precision && d > SMALL_D;
+  if (f->f32) {
+    f->g32 = fpf_falloc(nd);
+    f->s32 = fpf_falloc(nd);
+    f->ds32 = fpf_falloc(nd);
+    f->F32 = fpf_falloc(d * d);
+    f->D32 = fpf_falloc(d * d);
+    f->L32 = fpf_falloc(d * d);
+    if (!f->g32 || !f->s32 || !f->ds32 || !f->F32 || !f->D32 || !f->L32) {
+      fpf_flow_destroy(f);
+      return fpf_error_set(err, FPF_ENOMEM,
+                           "flow: out of memory for n = %zu, d = %zu", n_max,
+                           d);
+    }
+  }
   if (!f->log_rho || !f->score || !f->knn || !f->g || !f->mu || !f->DS ||
       !f->J || !f->div || !f->dor || !f->F || !f->D || !f->L || !f->acc) {
     fpf_flow_destroy(f);
@@ -101,7 +141,13 @@ void fpf_flow_destroy(fpf_flow *f) {
   double *b[] = {f->log_rho, f->score, f->knn, f->g, f->mu, f->DS, f->J,
                  f->div,     f->dor,   f->F,   f->D, f->L, f->acc};
   for (size_t i = 0; i < sizeof b / sizeof b[0]; i++) fpf_dfree(b[i]);
+  float *c[] = {f->g32, f->s32, f->ds32, f->F32, f->D32, f->L32};
+  for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) free(c[i]);
   free(f);
+}
+
+const float *fpf_flow_cholesky_f(const fpf_flow *f) {
+  return f->f32 ? f->L32 : NULL;
 }
 
 fpf_status fpf_flow_bandwidth(fpf_flow *f, const double *z, size_t n,
@@ -163,7 +209,14 @@ fpf_status fpf_sym_max_eigenvalue(const double *A, size_t d, double *lmax,
 /* F = (1/n) sum_i g_i g_i^T (syrk, lower), mirrored to a full matrix. */
 static void fisher(fpf_flow *f, const double *grad, size_t n) {
   size_t d = f->d;
-  fpf_syrk_lower(n, d, 1.0 / (double)n, grad, f->F);
+  if (f->f32) {
+    fpf_to_float(grad, f->g32, n * d);
+    fpf_ssyrk_lower(n, d, 1.0f / (float)n, f->g32, f->F32);
+    for (size_t i = 0; i < d; i++)
+      for (size_t j = 0; j <= i; j++) f->F[i * d + j] = f->F32[i * d + j];
+  } else {
+    fpf_syrk_lower(n, d, 1.0 / (double)n, grad, f->F);
+  }
   for (size_t i = 0; i < d; i++)
     for (size_t j = i + 1; j < d; j++) f->F[i * d + j] = f->F[j * d + i];
 }
@@ -184,9 +237,20 @@ static fpf_status diffusion(fpf_flow *f, const fpf_flow_input *in,
    * column-major, the row-major lower triangle is the upper one, and
    * dpotrf 'U' (D = U^T U) leaves L = U^T there.  The _work call does
    * not transpose into a temporary, so a step allocates nothing. */
-  memcpy(f->L, f->D, d * d * sizeof *f->L);
-  lapack_int info = LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, 'U', (lapack_int)d,
-                                        f->L, (lapack_int)d);
+  lapack_int info;
+  if (f->f32) {
+    fpf_to_float(f->D, f->D32, d * d);
+    memcpy(f->L32, f->D32, d * d * sizeof *f->L32);
+    info = LAPACKE_spotrf_work(LAPACK_COL_MAJOR, 'U', (lapack_int)d, f->L32,
+                               (lapack_int)d);
+    for (size_t i = 0; i < d; i++)
+      for (size_t j = i + 1; j < d; j++) f->L32[i * d + j] = 0;
+    fpf_to_double(f->L32, f->L, d * d);
+  } else {
+    memcpy(f->L, f->D, d * d * sizeof *f->L);
+    info = LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, 'U', (lapack_int)d, f->L,
+                               (lapack_int)d);
+  }
   if (info != 0) {
     double lmax = NAN;
     fpf_sym_max_eigenvalue(f->F, d, &lmax, NULL);
@@ -209,9 +273,15 @@ static fpf_status diffusion(fpf_flow *f, const fpf_flow_input *in,
  * rounds differently with 1 and 2 threads, and the call costs more than
  * the arithmetic there.
  */
-#define SMALL_D 32
 static void times_D(fpf_flow *f, size_t n) {
   size_t d = f->d;
+  if (f->f32) {
+    fpf_to_float(f->score, f->s32, n * d);
+    fpf_sgemm_rows(CblasNoTrans, n, d, d, 1.0f, f->s32, d, f->D32, d, 0.0f,
+                   f->ds32, d);
+    fpf_to_double(f->ds32, f->DS, n * d);
+    return;
+  }
   if (d > SMALL_D) {
     fpf_gemm_rows(CblasNoTrans, n, d, d, 1.0, f->score, d, f->D, d, 0.0,
                   f->DS, d);
@@ -245,17 +315,21 @@ static void per_particle(fpf_flow *f, const fpf_flow_input *in,
   for (size_t i = 0; i < n; i++) {
     const double *s = f->score + i * d, *ds = f->DS + i * d;
     double *g = f->g + i * d, *mu = f->mu + i * d, *J = f->J + i * d;
-    double lr = f->log_rho[i];
+    double lr = f->log_rho[i], rho = exp(lr);
+    /* a normal rho multiplies directly; otherwise each product goes
+     * through its logarithm */
+    int direct = rho > 1e-300 && rho < 1e300;
     double mu2 = 0, ds2 = 0, sd = 0;
     for (size_t c = 0; c < d; c++) {
-      g[c] = src ? -rho_times(lr, s[c]) * (1.0 + lr) : -s[c];
+      double rs = direct ? rho * s[c] : rho_times(lr, s[c]);
+      g[c] = src ? -rs * (1.0 + lr) : -s[c];
       if (in->drift)
         mu[c] = in->drift[i * d + c];
       else
         mu[c] = -p->eta * ((in->grad ? in->grad[i * d + c] : 0.0) +
                            p->lambda * g[c]);
       double v = mu[c] - ds[c];
-      J[c] = rho_times(lr, v);
+      J[c] = direct ? rho * v : rho_times(lr, v);
       mu2 += mu[c] * mu[c];
       ds2 += ds[c] * ds[c];
       sd += v * s[c];
@@ -341,19 +415,27 @@ fpf_status fpf_flow_compute(fpf_flow *f, const fpf_flow_input *in,
                          "diffusion matrix");
 
   /* density, score and neighbour distances */
+  double t0 = omp_get_wtime(), t1;
   fpf_status st = fpf_kde_eval(f->kde, in->z, n, p->h, f->log_rho, f->score,
                                f->opt.knn_k ? f->knn : NULL, err);
   if (st) return st;
+  t1 = omp_get_wtime();
+  f->prof[FPF_PHASE_KDE] += t1 - t0;
 
   /* diffusion matrix and its factor */
   if ((st = diffusion(f, in, p, err))) return st;
+  t0 = omp_get_wtime();
+  f->prof[FPF_PHASE_DIFFUSION] += t0 - t1;
 
-  /* D s (D symmetric): rows of S D */
+  /* D s (D symmetric): rows of S D; drift, flux and the observables */
   times_D(f, n);
-
-  /* drift, flux and the sums behind the observables */
   per_particle(f, in, p);
   observables(f, in, p, m);
-  if (f->opt.flux_divergence) return divergence(f, in, p, m, err);
-  return FPF_OK;
+  t1 = omp_get_wtime();
+  f->prof[FPF_PHASE_DRIFT] += t1 - t0;
+  if (f->opt.flux_divergence) {
+    st = divergence(f, in, p, m, err);
+    f->prof[FPF_PHASE_DIVERGENCE] += omp_get_wtime() - t1;
+  }
+  return st;
 }

@@ -11,6 +11,8 @@
 /* Cache-line aligned, zeroed allocation of n doubles (NULL on failure). */
 double *fpf_dalloc(size_t n);
 void fpf_dfree(double *p);
+/* The same for floats (released with free). */
+float *fpf_falloc(size_t n);
 
 /* log(sum_i exp(a_i)), stable; -inf for an empty or all -inf input. */
 double fpf_logsumexp(const double *a, size_t n);
@@ -18,6 +20,14 @@ double fpf_logsumexp(const double *a, size_t n);
 /* The first non-finite entry of a (n x d), or -1; sets *row, *col. */
 long fpf_find_nonfinite(const double *a, size_t n, size_t d, size_t *row,
                         size_t *col);
+
+/*
+ * FPF_OK when path does not exist or is a regular file; otherwise an
+ * FPF_EIO error.  Outputs are written to a temporary file and renamed into
+ * place, which would replace a device node or a symbolic link instead of
+ * writing through it, so those are refused.
+ */
+fpf_status fpf_check_output_path(const char *path, fpf_error *err);
 
 /* Routes a formatted message to an optional log callback. */
 void fpf_logf(fpf_log_fn fn, void *user, fpf_log_level level,
@@ -54,5 +64,23 @@ void fpf_syrk_lower(size_t n, size_t d, double alpha, const double *G,
 /* B = alpha B L^T (L lower d x d), B split by rows. */
 void fpf_trmm_rows(size_t m, size_t d, double alpha, const double *L,
                    double *B);
+
+/* The same three in single precision. */
+void fpf_sgemm_rows(CBLAS_TRANSPOSE tb, size_t m, size_t n, size_t k,
+                    float alpha, const float *A, size_t lda, const float *B,
+                    size_t ldb, float beta, float *C, size_t ldc);
+void fpf_ssyrk_lower(size_t n, size_t d, float alpha, const float *G,
+                     float *F);
+void fpf_strmm_rows(size_t m, size_t d, float alpha, const float *L,
+                    float *B);
+
+/* The float Cholesky factor of the flow's D in single precision (NULL
+ * otherwise); dyn.c draws its noise with it. */
+struct fpf_flow;
+const float *fpf_flow_cholesky_f(const struct fpf_flow *f);
+
+/* Converts n values between precisions (in parallel for large n). */
+void fpf_to_float(const double *a, float *b, size_t n);
+void fpf_to_double(const float *a, double *b, size_t n);
 
 #endif

@@ -33,12 +33,17 @@
 /* Sources per column block: at n = 2048 the whole Gram matrix is one
  * dgemm, which is where BLAS runs fastest. */
 #define COL_BLOCK ((size_t)4096)
+/* Up to this many pairs (64 MiB) the KDE at the particles themselves uses
+ * the symmetry of the distance matrix: half the Gram products and half
+ * the exponentials. */
+#define SYM_MAX_ELEMS ((size_t)1 << 23)
 /* Pairs used by the median heuristic before it subsamples. */
 #define MEDIAN_MAX_PAIRS ((size_t)1 << 18)
 
 struct fpf_kde {
   size_t n_max, d, br, bc, knn_k;
-  int loo;
+  int loo, sym_ok, f32;
+  float *zc32, *xc32, *E32, *P32; /* single-precision buffers (f32) */
   double *zc, *zq;     /* centred sources (n_max x d) and |z|^2/2 */
   double *xc, *xq;     /* a centred block of queries (br x d) */
   double *E;           /* distance / weight block (br x bc) */
@@ -250,15 +255,28 @@ fpf_status fpf_kde_create(fpf_kde **out, size_t n_max, size_t d,
   k->zq = fpf_dalloc(n_max);
   k->xc = fpf_dalloc(br * d);
   k->xq = fpf_dalloc(br);
-  k->E = d > DIRECT_MAX_D ? fpf_dalloc(br * k->bc) : fpf_dalloc(1);
-  k->P = fpf_dalloc(br * d);
-  k->rmax = fpf_dalloc(br);
-  k->rsum = fpf_dalloc(br);
+  size_t ebuf = br * k->bc;
+  if (n_max * n_max <= SYM_MAX_ELEMS && n_max * n_max > ebuf)
+    ebuf = n_max * n_max;
+  k->f32 = o->single_precision && d > DIRECT_MAX_D;
+  k->E = d > DIRECT_MAX_D && !k->f32 ? fpf_dalloc(ebuf) : fpf_dalloc(1);
+  k->sym_ok = n_max * n_max <= SYM_MAX_ELEMS && !o->block;
+  size_t prow = k->sym_ok && n_max > br ? n_max : br;
+  k->P = fpf_dalloc(prow * d);
+  k->rmax = fpf_dalloc(prow);
+  k->rsum = fpf_dalloc(prow);
   k->knn = fpf_dalloc(n_max * (o->knn_k ? o->knn_k : 1));
   k->u = fpf_dalloc(n_max);
   k->mean = fpf_dalloc(d);
   k->pairs = fpf_dalloc(bpairs ? bpairs : 1);
-  if (!k->zc || !k->zq || !k->xc || !k->xq || !k->E || !k->P || !k->rmax ||
+  if (k->f32) {
+    k->zc32 = fpf_falloc(n_max * d);
+    k->xc32 = fpf_falloc(br * d);
+    k->E32 = fpf_falloc(ebuf);
+    k->P32 = fpf_falloc(prow * d);
+  }
+  if ((k->f32 && (!k->zc32 || !k->xc32 || !k->E32 || !k->P32)) ||
+      !k->zc || !k->zq || !k->xc || !k->xq || !k->E || !k->P || !k->rmax ||
       !k->rsum || !k->knn || !k->u || !k->mean || !k->pairs) {
     fpf_kde_destroy(k);
     return fpf_error_set(err, FPF_ENOMEM,
@@ -273,6 +291,10 @@ void fpf_kde_destroy(fpf_kde *k) {
   double *b[] = {k->zc, k->zq, k->xc,  k->xq, k->E,    k->P,
                  k->rmax, k->rsum, k->knn, k->u, k->mean, k->pairs};
   for (size_t i = 0; i < sizeof b / sizeof b[0]; i++) fpf_dfree(b[i]);
+  free(k->zc32);
+  free(k->xc32);
+  free(k->E32);
+  free(k->P32);
   free(k);
 }
 
@@ -356,86 +378,48 @@ static void direct_row(const fpf_kde *k, const double *xc, size_t n,
   *sum = s;
 }
 
-/*
- * Gram path for a block of rows (xc: rows x d with xq) against all
- * sources.  self0 >= 0 when these rows are sources self0.. themselves.
- * Leaves rmax, rsum and P (rows x d) for the rows.  Chunks of ROW_CHUNK
- * rows go to the threads; each chunk's products are single-threaded BLAS
- * calls, so every row is computed the same way for any thread count.
- */
 #define ROW_CHUNK 128
-static void gram_rows(fpf_kde *k, const double *xc, const double *xq,
-                      size_t r0, size_t rows, size_t j0, size_t cols,
-                      long self0, double inv2h2, double *bestbuf) {
-  size_t d = k->d;
-  double *E = k->E + r0 * cols;
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)cols,
-              (int)d, 1.0, xc + r0 * d, (int)d, k->zc + j0 * d, (int)d, 0.0,
-              E, (int)cols);
-  for (size_t ii = 0; ii < rows; ii++) {
-    size_t i = r0 + ii;
-    double *e = E + ii * cols, bm = -INFINITY;
-    long own = self0 >= 0 ? self0 + (long)i - (long)j0 : -1;
-    double *best = bestbuf ? bestbuf + i * k->knn_k : NULL;
-    for (size_t j = 0; j < cols; j++) {
-      double r2 = 2.0 * (xq[i] + k->zq[j0 + j] - e[j]);
-      if (r2 < 0) r2 = 0; /* rounding of the Gram formula */
-      if ((long)j == own) {
-        e[j] = k->loo ? -INFINITY : 0.0;
-      } else {
-        if (best) knn_push(best, k->knn_k, r2);
-        e[j] = -r2 * inv2h2;
-      }
-      if (e[j] > bm) bm = e[j];
-    }
-    /* online log-sum-exp: rescale what was summed under a smaller max */
-    if (bm > k->rmax[i]) {
-      double sc = exp(k->rmax[i] - bm);
-      k->rsum[i] *= sc;
-      for (size_t c = 0; c < d; c++) k->P[i * d + c] *= sc;
-      k->rmax[i] = bm;
-    }
-    double m = k->rmax[i], s = 0;
-    for (size_t j = 0; j < cols; j++) {
-      e[j] = isfinite(m) ? exp(e[j] - m) : 0.0;
-      s += e[j];
-    }
-    k->rsum[i] += s;
-  }
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)d,
-              (int)cols, 1.0, E, (int)cols, k->zc + j0 * d, (int)d, 1.0,
-              k->P + r0 * d, (int)d);
-}
+#define TILE 128
 
-static void gram_block(fpf_kde *k, const double *xc, const double *xq,
-                       size_t rows, size_t n, long self0, double inv2h2,
-                       double *bestbuf) {
-  size_t d = k->d, bc = k->bc;
-  for (size_t i = 0; i < rows; i++) {
-    k->rmax[i] = -INFINITY;
-    k->rsum[i] = 0;
-  }
-  memset(k->P, 0, rows * d * sizeof *k->P);
-  size_t nchunk = (rows + ROW_CHUNK - 1) / ROW_CHUNK;
-  for (size_t j0 = 0; j0 < n; j0 += bc) {
-    size_t cols = n - j0 < bc ? n - j0 : bc;
-#pragma omp parallel for schedule(dynamic)
-    for (size_t c = 0; c < nchunk; c++) {
-      size_t r0 = c * ROW_CHUNK;
-      size_t r = rows - r0 < ROW_CHUNK ? rows - r0 : ROW_CHUNK;
-      gram_rows(k, xc, xq, r0, r, j0, cols, self0, inv2h2, bestbuf);
-    }
-  }
-}
+/* double precision */
+#define R double
+#define FN(name) name##_d
+#define GEMM cblas_dgemm
+#define SYRK cblas_dsyrk
+#define ZC(k) ((k)->zc)
+#define EBUF(k) ((k)->E)
+#define PBUF(k) ((k)->P)
+#include "kde_gram.inc"
+#undef R
+#undef FN
+#undef GEMM
+#undef SYRK
+#undef ZC
+#undef EBUF
+#undef PBUF
 
-/* log rho and score of one row from its sums. */
-static void finish_row(size_t d, double mx, double sum, const double *P,
-                       const double *xc, double lognorm, double inv_h2,
-                       double *log_rho, double *score) {
-  *log_rho = mx + log(sum) - lognorm;
-  if (!score) return;
-  for (size_t c = 0; c < d; c++)
-    score[c] = (P[c] / sum - xc[c]) * inv_h2;
+/* single precision */
+#define R float
+#define FN(name) name##_f
+#define GEMM cblas_sgemm
+#define SYRK cblas_ssyrk
+#define ZC(k) ((k)->zc32)
+#define EBUF(k) ((k)->E32)
+#define PBUF(k) ((k)->P32)
+#include "kde_gram.inc"
+#undef R
+#undef FN
+#undef GEMM
+#undef SYRK
+#undef ZC
+#undef EBUF
+#undef PBUF
+
+/* Single-precision copies of the centred sources (f32 mode). */
+static void centre_f32(fpf_kde *k, size_t n) {
+  size_t nd = n * k->d;
+#pragma omp parallel for schedule(static) if (nd > 65536)
+  for (size_t i = 0; i < nd; i++) k->zc32[i] = (float)k->zc[i];
 }
 
 /* The shared driver: queries x (NULL = the sources themselves). */
@@ -444,7 +428,7 @@ static fpf_status eval_rows(fpf_kde *k, const double *z, size_t n,
                             double *log_rho, double *score, double *knn_dist,
                             fpf_error *err) {
   size_t d = k->d;
-  int self = x == NULL;
+  int self = x == NULL, f32 = k->f32 && d > DIRECT_MAX_D;
   size_t n_eff = self && k->loo ? n - 1 : n;
   if (n_eff == 0)
     return fpf_error_set(err, FPF_EINVAL,
@@ -454,44 +438,76 @@ static fpf_status eval_rows(fpf_kde *k, const double *z, size_t n,
                                                            2.0 * log(h));
   size_t kk = self ? k->knn_k : 0;
   centre_sources(k, z, n);
+  if (f32) centre_f32(k, n);
+
+  /* at the sources with the self term: the symmetric all-rows path */
+  if (self && !k->loo && d > DIRECT_MAX_D && k->sym_ok && n > TILE) {
+    if (kk)
+      for (size_t t = 0; t < n * kk; t++) k->knn[t] = INFINITY;
+    if (f32) sym_self_f(k, n, inv2h2, kk ? k->knn : NULL);
+    else sym_self_d(k, n, inv2h2, kk ? k->knn : NULL);
+    for (size_t i = 0; i < n; i++) {
+      double *sc = score ? score + i * d : NULL;
+      if (f32)
+        finish_row_f(d, 0.0, k->rsum[i], k->P32 + i * d, k->zc + i * d,
+                     lognorm, inv_h2, log_rho + i, sc);
+      else
+        finish_row_d(d, 0.0, k->rsum[i], k->P + i * d, k->zc + i * d,
+                     lognorm, inv_h2, log_rho + i, sc);
+      if (kk && knn_dist) knn_dist[i] = sqrt(k->knn[i * kk + kk - 1]);
+    }
+    return FPF_OK;
+  }
+
   for (size_t i0 = 0; i0 < m; i0 += k->br) {
     size_t rows = m - i0 < k->br ? m - i0 : k->br;
     const double *xc, *xq;
+    const float *xc32 = NULL;
     /* the block's centred queries */
     if (self) {
       xc = k->zc + i0 * d;
       xq = k->zq + i0;
+      if (f32) xc32 = k->zc32 + i0 * d;
     } else {
       for (size_t i = 0; i < rows; i++) {
         double s = 0;
         for (size_t c = 0; c < d; c++) {
           double v = x[(i0 + i) * d + c] - k->mean[c];
           k->xc[i * d + c] = v;
+          if (f32) k->xc32[i * d + c] = (float)v;
           s += v * v;
         }
         k->xq[i] = 0.5 * s;
       }
       xc = k->xc;
       xq = k->xq;
+      xc32 = k->xc32;
     }
     if (kk)
       for (size_t t = 0; t < rows * kk; t++) k->knn[t] = INFINITY;
     /* the row sums */
+    long s0 = self ? (long)i0 : -1;
+    double *best = kk ? k->knn : NULL;
     if (d <= DIRECT_MAX_D) {
 #pragma omp parallel for schedule(dynamic, 16) if (rows * n > 20000)
       for (size_t i = 0; i < rows; i++)
         direct_row(k, xc + i * d, n, self ? (long)(i0 + i) : -1, inv2h2,
                    k->rmax + i, k->rsum + i, k->P + i * d,
                    kk ? k->knn + i * kk : NULL);
+    } else if (f32) {
+      gram_block_f(k, xc32, xq, rows, n, s0, inv2h2, best);
     } else {
-      gram_block(k, xc, xq, rows, n, self ? (long)i0 : -1, inv2h2,
-                 kk ? k->knn : NULL);
+      gram_block_d(k, xc, xq, rows, n, s0, inv2h2, best);
     }
     /* log rho, score and k-th neighbour distances */
     for (size_t i = 0; i < rows; i++) {
-      finish_row(d, k->rmax[i], k->rsum[i], k->P + i * d, xc + i * d,
-                 lognorm, inv_h2, log_rho + i0 + i,
-                 score ? score + (i0 + i) * d : NULL);
+      double *sc = score ? score + (i0 + i) * d : NULL;
+      if (f32)
+        finish_row_f(d, k->rmax[i], k->rsum[i], k->P32 + i * d, xc + i * d,
+                     lognorm, inv_h2, log_rho + i0 + i, sc);
+      else
+        finish_row_d(d, k->rmax[i], k->rsum[i], k->P + i * d, xc + i * d,
+                     lognorm, inv_h2, log_rho + i0 + i, sc);
       if (kk && knn_dist) knn_dist[i0 + i] = sqrt(k->knn[i * kk + kk - 1]);
     }
   }

@@ -19,6 +19,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "fpflow/npy.h"
 
+#include "internal.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -657,6 +659,7 @@ fpf_status fpf_npy_write(const char *path, const double *data, int ndim,
   size_t count = 0;
   fpf_status st = check_write_args(path, data, ndim, shape, &count, err);
   if (st != FPF_OK) return st;
+  if ((st = fpf_check_output_path(path, err)) != FPF_OK) return st;
   size_t n = strlen(path) + 32;
   char *tmp = malloc(n);
   if (!tmp)

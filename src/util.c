@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "internal.h"
 
@@ -18,6 +19,15 @@ double *fpf_dalloc(size_t n) {
 }
 
 void fpf_dfree(double *p) { free(p); }
+
+float *fpf_falloc(size_t n) {
+  size_t bytes = fpf_mul_size(n ? n : 1, sizeof(float));
+  if (!bytes) return NULL;
+  bytes = (bytes + 63) & ~(size_t)63;
+  float *p = aligned_alloc(64, bytes);
+  if (p) memset(p, 0, bytes);
+  return p;
+}
 
 double fpf_logsumexp(const double *a, size_t n) {
   double m = -INFINITY;
@@ -40,6 +50,18 @@ long fpf_find_nonfinite(const double *a, size_t n, size_t d, size_t *row,
   return -1;
 }
 
+fpf_status fpf_check_output_path(const char *path, fpf_error *err) {
+  struct stat st;
+  if (lstat(path, &st) != 0 || S_ISREG(st.st_mode)) return FPF_OK;
+  return fpf_error_set(err, FPF_EIO,
+                       "%s exists and is not a regular file (%s); fpflow "
+                       "replaces only regular files",
+                       path, S_ISLNK(st.st_mode)   ? "a symbolic link"
+                             : S_ISDIR(st.st_mode) ? "a directory"
+                                                   : "a device or special "
+                                                     "file");
+}
+
 void fpf_logf(fpf_log_fn fn, void *user, fpf_log_level level,
               const char *fmt, ...) {
   if (!fn) return;
@@ -49,6 +71,16 @@ void fpf_logf(fpf_log_fn fn, void *user, fpf_log_level level,
   vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
   fn(user, level, buf);
+}
+
+void fpf_to_float(const double *a, float *b, size_t n) {
+#pragma omp parallel for schedule(static) if (n > 65536)
+  for (size_t i = 0; i < n; i++) b[i] = (float)a[i];
+}
+
+void fpf_to_double(const float *a, double *b, size_t n) {
+#pragma omp parallel for schedule(static) if (n > 65536)
+  for (size_t i = 0; i < n; i++) b[i] = (double)a[i];
 }
 
 void fpf_blas_single_thread(void) { openblas_set_num_threads(1); }
@@ -64,68 +96,26 @@ void fpf_blas_single_thread(void) { openblas_set_num_threads(1); }
  * than the arithmetic, and OpenBLAS's small-matrix path allocates. */
 #define NARROW 32
 
-static void gemm_narrow(size_t m, size_t n, size_t k, double alpha,
-                        const double *A, size_t lda, const double *B,
-                        size_t ldb, double beta, double *C, size_t ldc) {
-#pragma omp parallel for schedule(static) if (m * n * k > 1000000)
-  for (size_t i = 0; i < m; i++) {
-    double acc[NARROW] = {0};
-    for (size_t p = 0; p < k; p++) {
-      double a = A[i * lda + p];
-      for (size_t j = 0; j < n; j++) acc[j] += a * B[p * ldb + j];
-    }
-    for (size_t j = 0; j < n; j++)
-      C[i * ldc + j] = alpha * acc[j] + (beta == 0 ? 0 : beta * C[i * ldc + j]);
-  }
-}
+#define R double
+#define FN(name) fpf_##name
+#define GEMM cblas_dgemm
+#define SYRK cblas_dsyrk
+#define TRMM cblas_dtrmm
+#include "blas_blocks.inc"
+#undef R
+#undef FN
+#undef GEMM
+#undef SYRK
+#undef TRMM
 
-void fpf_gemm_rows(CBLAS_TRANSPOSE tb, size_t m, size_t n, size_t k,
-                   double alpha, const double *A, size_t lda, const double *B,
-                   size_t ldb, double beta, double *C, size_t ldc) {
-  if (tb == CblasNoTrans && n <= NARROW) {
-    gemm_narrow(m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
-    return;
-  }
-  size_t nb = (m + ROW_CHUNK - 1) / ROW_CHUNK;
-#pragma omp parallel for schedule(dynamic) if (nb > 1 && m * n * k > 1000000)
-  for (size_t b = 0; b < nb; b++) {
-    size_t r0 = b * ROW_CHUNK, r = m - r0 < ROW_CHUNK ? m - r0 : ROW_CHUNK;
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, tb, (int)r, (int)n, (int)k,
-                alpha, A + r0 * lda, (int)lda, B, (int)ldb, beta,
-                C + r0 * ldc, (int)ldc);
-  }
-}
-
-void fpf_syrk_lower(size_t n, size_t d, double alpha, const double *G,
-                    double *F) {
-  size_t nb = (d + COL_CHUNK - 1) / COL_CHUNK, ntask = nb * (nb + 1) / 2;
-#pragma omp parallel for schedule(dynamic) if (ntask > 1)
-  for (size_t t = 0; t < ntask; t++) {
-    /* task t is block (I, J), I >= J, in row order of the triangle */
-    size_t ib = 0;
-    while ((ib + 1) * (ib + 2) / 2 <= t) ib++;
-    size_t jb = t - ib * (ib + 1) / 2;
-    size_t i0 = ib * COL_CHUNK, j0 = jb * COL_CHUNK;
-    size_t bi = d - i0 < COL_CHUNK ? d - i0 : COL_CHUNK;
-    size_t bj = d - j0 < COL_CHUNK ? d - j0 : COL_CHUNK;
-    if (ib == jb)
-      cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, (int)bi, (int)n,
-                  alpha, G + i0, (int)d, 0.0, F + i0 * d + i0, (int)d);
-    else
-      cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)bi, (int)bj,
-                  (int)n, alpha, G + i0, (int)d, G + j0, (int)d, 0.0,
-                  F + i0 * d + j0, (int)d);
-  }
-}
-
-void fpf_trmm_rows(size_t m, size_t d, double alpha, const double *L,
-                   double *B) {
-  size_t nb = (m + ROW_CHUNK - 1) / ROW_CHUNK;
-#pragma omp parallel for schedule(dynamic) if (nb > 1 && m * d * d > 1000000)
-  for (size_t b = 0; b < nb; b++) {
-    size_t r0 = b * ROW_CHUNK, r = m - r0 < ROW_CHUNK ? m - r0 : ROW_CHUNK;
-    cblas_dtrmm(CblasRowMajor, CblasRight, CblasLower, CblasTrans,
-                CblasNonUnit, (int)r, (int)d, alpha, L, (int)d,
-                B + r0 * d, (int)d);
-  }
-}
+#define R float
+#define FN(name) fpf_s##name
+#define GEMM cblas_sgemm
+#define SYRK cblas_ssyrk
+#define TRMM cblas_strmm
+#include "blas_blocks.inc"
+#undef R
+#undef FN
+#undef GEMM
+#undef SYRK
+#undef TRMM

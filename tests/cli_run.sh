@@ -272,6 +272,42 @@ check "Cholesky failure: summary.json says failed" \
 check "Cholesky failure: metrics.csv and z_final.npy kept" \
   eval '[ -s "$CH/metrics.csv" ] && npy_finite "$CH/z_final.npy"'
 
+# ---- outputs, paths and signals ---------------------------------------------
+
+# An output that is a link to a device is refused before the run starts.
+mkdir -p "$DIR/linked"
+ln -sf /dev/full "$DIR/linked/metrics.csv"
+expect out_link 2 "metrics.csv|not a regular file" -- -o "$DIR/linked" -q \
+  --set steps=3
+check "out_link: /dev/full is still a device" [ -c /dev/full ]
+mkdir -p "$DIR/cfgdir"
+expect cfg_dir 2 "cfgdir|not a regular file" -- "$DIR/cfgdir" -o "$DIR/cd" -q
+expect threads_huge 2 "threads = 100000" -- --set threads=100000 -q \
+  -o "$DIR/th"
+# An init file must agree with an explicit n.
+"$FPFLOW" run -q -o "$DIR/src100" --set n=100 --set steps=1 --set figure=false
+expect init_n 2 "holds n = 100|n = 500" -- -q -o "$DIR/in" \
+  --set init="$DIR/src100/z_initial.npy" --set n=500
+# A relative path in an INI file is taken relative to the file.
+mkdir -p "$DIR/ini"
+printf '[init]\ninit = ../src100/z_initial.npy\n[run]\nsteps = 2\nfigure = false\n' \
+  >"$DIR/ini/rel.ini"
+(cd / && "$FPFLOW" run "$DIR/ini/rel.ini" -q -o "$DIR/relrun")
+check "relative init path in an INI file" [ -s "$DIR/relrun/z_final.npy" ]
+check "config.ini records the init path absolute" \
+  grep -q "^init = /" "$DIR/relrun/config.ini"
+# SIGINT stops the run after a step and keeps its outputs.
+"$FPFLOW" run -q -o "$DIR/sig" --set steps=100000 --set figure=false &
+pid=$!
+sleep 1
+kill -INT "$pid"
+wait "$pid"
+RC=$?
+check "SIGINT: exit 130" [ "$RC" -eq 130 ]
+check "SIGINT: summary.json says interrupted" \
+  json_status "$DIR/sig/summary.json" interrupted
+check "SIGINT: z_final.npy kept" npy_finite "$DIR/sig/z_final.npy"
+
 # ---- --help ------------------------------------------------------------------
 
 run help --help

@@ -173,13 +173,17 @@ static void test_against_reference(void **state) {
   }
 }
 
-/* Blocks of 16 rows and 16 columns give the unblocked answer. */
+/*
+ * Blocks of 16 rows and 16 columns (online log-sum-exp across column
+ * blocks) give the answer of the symmetric all-rows path (n = 300 > one
+ * tile of 128).
+ */
 static void test_blocking(void **state) {
   (void)state;
-  size_t n = 100, d = 20;
+  size_t n = 300, d = 20;
   double h = 1.5, *z = normals(n * d, 8, 1.0);
-  double lr1[100], lr2[100], *s1 = malloc(n * d * 8), *s2 = malloc(n * d * 8);
-  double k1[100], k2[100];
+  double lr1[300], lr2[300], *s1 = malloc(n * d * 8), *s2 = malloc(n * d * 8);
+  double k1[300], k2[300];
   fpf_kde_options o;
   fpf_kde_options_init(&o);
   o.knn_k = 3;
@@ -295,6 +299,58 @@ static void test_flux_divergence(void **state) {
   free(v);
 }
 
+/*
+ * Single precision against double on both Gram paths (n = 300 > one
+ * tile: symmetric at the particles; blocked at query points), d = 64,
+ * median bandwidth.  Float products carry relative errors ~1e-7 of
+ * |z|^2 / h^2 ~ 30 in the exponents, so log rho may move by ~1e-5; the
+ * tolerances are 1e-4 on log rho and 1e-4 (relative, in norm) on scores.
+ */
+static void test_single_precision(void **state) {
+  (void)state;
+  size_t n = 300, d = 64;
+  double *z = normals(n * d, 13, 1.0), *x = normals(50 * d, 14, 1.0), h;
+  assert_int_equal(fpf_kde_bandwidth(z, n, d, FPF_BW_MEDIAN, 0, &h, NULL),
+                   FPF_OK);
+  fpf_kde_options o;
+  fpf_kde_options_init(&o);
+  o.knn_k = 2;
+  fpf_kde *kd, *kf;
+  assert_int_equal(fpf_kde_create(&kd, n, d, &o, NULL), FPF_OK);
+  o.single_precision = 1;
+  assert_int_equal(fpf_kde_create(&kf, n, d, &o, NULL), FPF_OK);
+  double *l1 = malloc(n * 8), *l2 = malloc(n * 8), *s1 = malloc(n * d * 8);
+  double *s2 = malloc(n * d * 8), *k1 = malloc(n * 8), *k2 = malloc(n * 8);
+  for (int pass = 0; pass < 2; pass++) {
+    size_t m = pass == 0 ? n : 50;
+    if (pass == 0) {
+      assert_int_equal(fpf_kde_eval(kd, z, n, h, l1, s1, k1, NULL), FPF_OK);
+      assert_int_equal(fpf_kde_eval(kf, z, n, h, l2, s2, k2, NULL), FPF_OK);
+    } else {
+      assert_int_equal(fpf_kde_eval_at(kd, z, n, x, m, h, l1, s1, NULL),
+                       FPF_OK);
+      assert_int_equal(fpf_kde_eval_at(kf, z, n, x, m, h, l2, s2, NULL),
+                       FPF_OK);
+    }
+    double worst_l = 0, worst_s = 0;
+    for (size_t i = 0; i < m; i++) {
+      double dn = 0, nn = 0;
+      for (size_t c = 0; c < d; c++) {
+        dn += (s1[i * d + c] - s2[i * d + c]) * (s1[i * d + c] - s2[i * d + c]);
+        nn += s1[i * d + c] * s1[i * d + c];
+      }
+      worst_l = fmax(worst_l, fabs(l1[i] - l2[i]));
+      worst_s = fmax(worst_s, sqrt(dn / nn));
+      if (pass == 0) assert_true(rel(k2[i], k1[i]) < 1e-5);
+    }
+    assert_true(worst_l < 1e-4);
+    assert_true(worst_s < 1e-4);
+  }
+  fpf_kde_destroy(kd);
+  fpf_kde_destroy(kf);
+  free(z); free(x); free(l1); free(l2); free(s1); free(s2); free(k1); free(k2);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_single_kernel_underflow),
@@ -306,6 +362,7 @@ int main(void) {
       cmocka_unit_test(test_score_is_gradient),
       cmocka_unit_test(test_bandwidth_rules),
       cmocka_unit_test(test_flux_divergence),
+      cmocka_unit_test(test_single_precision),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

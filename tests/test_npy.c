@@ -739,7 +739,7 @@ static void test_failed_write_leaves_nothing(void **state) {
   snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
   assert_int_not_equal(stat(tmp, &sb), 0);
 
-  /* The rename fails onto a non-empty directory: the temp file goes. */
+  /* A directory in the way is refused before anything is written. */
   char blocker[PATH_LEN], inner[PATH_LEN];
   path_of(blocker, "blocker.npy");
   assert_int_equal(mkdir(blocker, 0700), 0);
@@ -748,10 +748,22 @@ static void test_failed_write_leaves_nothing(void **state) {
   assert_int_equal(fpf_npy_write(blocker, v, 1, (size_t[]){2}, &err),
                    FPF_EIO);
   expect_msg(&err, blocker);
-  expect_msg(&err, "rename");
+  expect_msg(&err, "not a regular file");
   assert_int_equal(count_temp_files(), 0);
   assert_int_equal(stat(blocker, &sb), 0);
   assert_true(S_ISDIR(sb.st_mode));
+
+  /* A symbolic link is refused too, and its target is left alone. */
+  char target[PATH_LEN], link_path[PATH_LEN];
+  path_of(target, "target.npy");
+  path_of(link_path, "link.npy");
+  put_raw(target, "target.npy", "keep", 4);
+  assert_int_equal(symlink(target, link_path), 0);
+  assert_int_equal(fpf_npy_write(link_path, v, 1, (size_t[]){2}, &err),
+                   FPF_EIO);
+  expect_msg(&err, "symbolic link");
+  assert_int_equal(stat(target, &sb), 0);
+  assert_int_equal(sb.st_size, 4);
 }
 
 static void test_bad_write_arguments(void **state) {

@@ -51,6 +51,8 @@ typedef struct fpf_dyn_options {
   int leave_one_out;             /* 0 */
   size_t knn_k;                  /* 3   k of the H_knn estimate (0: off) */
   int flux_divergence;           /* 0   compute div J each step */
+  int single_precision;          /* 0   products in float (d > 32), see
+                                        fpf_flow_options */
   int resets;                    /* 1   in-loop reset trigger on */
   fpf_trigger trigger;           /* C */
   double C_threshold;            /* 0.5 */
@@ -103,6 +105,12 @@ const fpf_flow *fpf_dyn_flow(const fpf_dyn *dyn);
 /* Overwrites the particles (n x d); non-finite values are refused. */
 fpf_status fpf_dyn_set_particles(fpf_dyn *dyn, const double *z,
                                  fpf_error *err);
+
+/*
+ * Seconds spent in each phase (fpf_phase, flow.h) since the last call:
+ * added to t[FPF_NPHASES], then zeroed.
+ */
+void fpf_dyn_profile_take(fpf_dyn *dyn, double *t);
 
 /* Sets the threads of fpflow's loops and of OpenBLAS (process-wide). */
 void fpf_set_threads(int n);
