@@ -79,8 +79,10 @@ fpf_status fpf_dyn_options_check(const fpf_dyn_options *o, fpf_error *err) {
       (st = is_finite_opt("beta_reset", o->beta_reset, err)))
     return st;
   if (o->bandwidth_rule == FPF_BW_FIXED &&
-      (st = positive("bandwidth", o->bandwidth, err)))
-    return st;
+      !(o->bandwidth >= FPF_H_MIN && o->bandwidth <= FPF_H_MAX))
+    return fpf_error_set(err, FPF_EINVAL,
+                         "option bandwidth = %g: must be in [%g, %g]",
+                         o->bandwidth, FPF_H_MIN, FPF_H_MAX);
   if (!fpf_bw_rule_name(o->bandwidth_rule))
     return fpf_error_set(err, FPF_EINVAL, "option bandwidth_rule = %d: "
                          "unknown", (int)o->bandwidth_rule);

@@ -166,10 +166,11 @@ static fpf_status bandwidth_ws(const double *z, size_t n, size_t d,
                                double *h, fpf_error *err) {
   double v = 0;
   if (rule == FPF_BW_FIXED) {
-    if (!(h_fixed > 0) || !isfinite(h_fixed))
+    if (!(h_fixed >= FPF_H_MIN && h_fixed <= FPF_H_MAX))
       return fpf_error_set(err, FPF_EINVAL,
-                           "bandwidth h = %g: must be a finite number > 0",
-                           h_fixed);
+                           "bandwidth h = %g: must be a number in [%g, %g] "
+                           "(1/h^2 must stay finite)", h_fixed, FPF_H_MIN,
+                           FPF_H_MAX);
     *h = h_fixed;
     return FPF_OK;
   }
@@ -304,9 +305,10 @@ static fpf_status check_args(const fpf_kde *k, size_t n, double h,
     return fpf_error_set(err, FPF_EINVAL,
                          "kde: n = %zu particles, workspace holds 1..%zu", n,
                          k->n_max);
-  if (!(h > 0) || !isfinite(h))
+  if (!(h >= FPF_H_MIN && h <= FPF_H_MAX))
     return fpf_error_set(err, FPF_EINVAL,
-                         "kde: bandwidth h = %g must be finite and > 0", h);
+                         "kde: bandwidth h = %g must be in [%g, %g] (1/h^2 "
+                         "must stay finite)", h, FPF_H_MIN, FPF_H_MAX);
   return FPF_OK;
 }
 

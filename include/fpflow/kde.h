@@ -32,6 +32,10 @@
 extern "C" {
 #endif
 
+/* The bandwidths the KDE accepts: 1/h^2 and h^2 stay finite. */
+#define FPF_H_MIN 1e-100
+#define FPF_H_MAX 1e100
+
 typedef enum fpf_bw_rule {
   FPF_BW_FIXED = 0, /* the given h */
   FPF_BW_SCOTT,     /* h = sigma n^(-1/(d+4)) */
