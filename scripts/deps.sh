@@ -13,6 +13,7 @@ FPF_PACKAGES=(
   libcsv-dev                       # reading metrics.csv
   libcmocka-dev                    # C unit tests
   libhdf5-dev                      # reading HDF5 snapshots
+  libfftw3-dev                     # the binned (FFT) KDE in d <= 3
   python3 python3-numpy            # the examples that write training snapshots
 )
 
