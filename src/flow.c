@@ -288,13 +288,15 @@ static void times_D(fpf_flow *f, size_t n) {
     return;
   }
 #pragma omp parallel for schedule(static) if (n * d * d > 65536)
-  for (size_t i = 0; i < n; i++)
-    for (size_t a = 0; a < d; a++) {
-      double v = 0;
-      for (size_t b = 0; b < d; b++)
-        v += f->score[i * d + b] * f->D[b * d + a];
-      f->DS[i * d + a] = v;
+  for (size_t i = 0; i < n; i++) {
+    /* row i of S D, accumulated along the rows of D (vectorised over a) */
+    double *out = f->DS + i * d;
+    for (size_t a = 0; a < d; a++) out[a] = 0;
+    for (size_t b = 0; b < d; b++) {
+      double sb = f->score[i * d + b];
+      for (size_t a = 0; a < d; a++) out[a] += sb * f->D[b * d + a];
     }
+  }
 }
 
 /*

@@ -8,6 +8,21 @@
 
 #include "fpflow/status.h"
 
+/*
+ * Sums, dot products and maxima in eight interleaved lanes, combined in a
+ * fixed order: the compiler vectorises them (a plain running sum is one
+ * long dependency chain), and the result is the same on every call and
+ * thread count, though not bit-equal to the sequential sum.
+ */
+double fpf_sum(const double *x, size_t n);
+double fpf_dot(const double *x, const double *y, size_t n);
+double fpf_max(const double *x, size_t n);
+double fpf_sumf(const float *x, size_t n);
+
+/* exp of n values x <= 0 in place, vectorised (util.c); float too. */
+void fpf_exp_nonpos(double *x, size_t n);
+void fpf_expf_nonpos(float *x, size_t n);
+
 /* Cache-line aligned, zeroed allocation of n doubles (NULL on failure). */
 double *fpf_dalloc(size_t n);
 void fpf_dfree(double *p);

@@ -52,6 +52,7 @@ struct fpf_kde {
   double *knn;         /* k smallest squared distances per row (br x k) */
   double *u;           /* z_j . v_j for the flux divergence (n_max) */
   double *mean;        /* centre (d) */
+  double *zT;          /* centred sources transposed (d x n_max, d <= 8) */
   double *pairs;       /* median heuristic buffer (MEDIAN_MAX_PAIRS) */
 };
 
@@ -260,7 +261,8 @@ fpf_status fpf_kde_create(fpf_kde **out, size_t n_max, size_t d,
   if (n_max * n_max <= SYM_MAX_ELEMS && n_max * n_max > ebuf)
     ebuf = n_max * n_max;
   k->f32 = o->single_precision && d > DIRECT_MAX_D;
-  k->E = d > DIRECT_MAX_D && !k->f32 ? fpf_dalloc(ebuf) : fpf_dalloc(1);
+  k->E = !k->f32 ? fpf_dalloc(d > DIRECT_MAX_D ? ebuf : br * k->bc)
+                  : fpf_dalloc(1);
   k->sym_ok = n_max * n_max <= SYM_MAX_ELEMS && !o->block;
   size_t prow = k->sym_ok && n_max > br ? n_max : br;
   k->P = fpf_dalloc(prow * d);
@@ -269,6 +271,7 @@ fpf_status fpf_kde_create(fpf_kde **out, size_t n_max, size_t d,
   k->knn = fpf_dalloc(n_max * (o->knn_k ? o->knn_k : 1));
   k->u = fpf_dalloc(n_max);
   k->mean = fpf_dalloc(d);
+  k->zT = fpf_dalloc(d <= DIRECT_MAX_D ? d * n_max : 1);
   k->pairs = fpf_dalloc(bpairs ? bpairs : 1);
   if (k->f32) {
     k->zc32 = fpf_falloc(n_max * d);
@@ -276,7 +279,7 @@ fpf_status fpf_kde_create(fpf_kde **out, size_t n_max, size_t d,
     k->E32 = fpf_falloc(ebuf);
     k->P32 = fpf_falloc(prow * d);
   }
-  if ((k->f32 && (!k->zc32 || !k->xc32 || !k->E32 || !k->P32)) ||
+  if ((k->f32 && (!k->zc32 || !k->xc32 || !k->E32 || !k->P32)) || !k->zT ||
       !k->zc || !k->zq || !k->xc || !k->xq || !k->E || !k->P || !k->rmax ||
       !k->rsum || !k->knn || !k->u || !k->mean || !k->pairs) {
     fpf_kde_destroy(k);
@@ -289,8 +292,8 @@ fpf_status fpf_kde_create(fpf_kde **out, size_t n_max, size_t d,
 
 void fpf_kde_destroy(fpf_kde *k) {
   if (!k) return;
-  double *b[] = {k->zc, k->zq, k->xc,  k->xq, k->E,    k->P,
-                 k->rmax, k->rsum, k->knn, k->u, k->mean, k->pairs};
+  double *b[] = {k->zc,   k->zq,   k->xc,  k->xq, k->E,    k->P,    k->rmax,
+                 k->rsum, k->knn, k->u, k->mean, k->pairs, k->zT};
   for (size_t i = 0; i < sizeof b / sizeof b[0]; i++) fpf_dfree(b[i]);
   free(k->zc32);
   free(k->xc32);
@@ -329,6 +332,9 @@ static void centre_sources(fpf_kde *k, const double *z, size_t n) {
     }
     k->zq[i] = 0.5 * s;
   }
+  if (d <= DIRECT_MAX_D)
+    for (size_t c = 0; c < d; c++)
+      for (size_t i = 0; i < n; i++) k->zT[c * k->n_max + i] = k->zc[i * d + c];
 }
 
 /* Keeps the k smallest squared distances of one row, sorted ascending. */
@@ -343,41 +349,62 @@ static inline void knn_push(double *best, size_t kk, double v) {
 }
 
 /*
- * The row sums for one query row by direct loops: returns max_j e_ij in
- * *mx, sum_j exp(e_ij - mx) in *sum and sum_j exp(e_ij - mx) zc_j in P.
- * self >= 0 is the row's own source index (e = 0, or skipped with loo).
+ * The direct path (d <= DIRECT_MAX_D) for rows r0.. of a block against
+ * the sources j0..j0+cols: exponents by plain loops into the row's part of
+ * E, then the same online log-sum-exp as the Gram path, the vectorised
+ * exp, and P by loops (a dgemm with so few columns costs more than it
+ * computes).  self0 >= 0 when the rows are sources self0.. themselves.
  */
-static void direct_row(const fpf_kde *k, const double *xc, size_t n,
-                       long self, double inv2h2, double *mx, double *sum,
-                       double *P, double *best) {
-  size_t d = k->d;
-  double m = -INFINITY;
-  for (size_t j = 0; j < n; j++) {
-    if ((long)j == self) {
-      if (!k->loo && 0 > m) m = 0;
-      continue;
-    }
-    double r2 = sqdist(xc, k->zc + j * d, d);
-    if (best) knn_push(best, k->knn_k, r2);
-    if (-r2 * inv2h2 > m) m = -r2 * inv2h2;
+static void direct_rows(fpf_kde *k, const double *xc, size_t i, size_t j0,
+                        size_t cols, long self0, double inv2h2,
+                        double *bestbuf) {
+  size_t d = k->d, nm = k->n_max;
+  const double *xi = xc + i * d;
+  double *e = k->E + i * cols, *P = k->P + i * d;
+  long own = self0 >= 0 ? self0 + (long)i - (long)j0 : -1;
+  double *best = bestbuf ? bestbuf + i * k->knn_k : NULL;
+  /* exponents from the transposed sources: each loop runs along j */
+  for (size_t j = 0; j < cols; j++) e[j] = 0;
+  for (size_t c = 0; c < d; c++) {
+    const double *col = k->zT + c * nm + j0;
+    double x = xi[c];
+    for (size_t j = 0; j < cols; j++) e[j] += (x - col[j]) * (x - col[j]);
   }
-  double s = 0;
-  for (size_t c = 0; c < d; c++) P[c] = 0;
-  if (isfinite(m))
-    for (size_t j = 0; j < n; j++) {
-      double e;
-      if ((long)j == self) {
-        if (k->loo) continue;
-        e = 0;
-      } else {
-        e = -sqdist(xc, k->zc + j * d, d) * inv2h2;
-      }
-      double w = exp(e - m);
-      s += w;
-      for (size_t c = 0; c < d; c++) P[c] += w * k->zc[j * d + c];
-    }
-  *mx = m;
-  *sum = s;
+  if (best)
+    for (size_t j = 0; j < cols; j++)
+      if ((long)j != own) knn_push(best, k->knn_k, e[j]);
+  for (size_t j = 0; j < cols; j++) e[j] *= -inv2h2;
+  if (own >= 0 && (size_t)own < cols) e[own] = k->loo ? -INFINITY : 0.0;
+  double bm = fpf_max(e, cols);
+  if (bm > k->rmax[i]) {
+    double sc = exp(k->rmax[i] - bm);
+    k->rsum[i] *= sc;
+    for (size_t c = 0; c < d; c++) P[c] *= sc;
+    k->rmax[i] = bm;
+  }
+  double m = k->rmax[i];
+  if (!isfinite(m)) return;
+  for (size_t j = 0; j < cols; j++) e[j] -= m;
+  fpf_exp_nonpos(e, cols);
+  k->rsum[i] += fpf_sum(e, cols);
+  for (size_t c = 0; c < d; c++) P[c] += fpf_dot(e, k->zT + c * nm + j0, cols);
+}
+
+static void direct_block(fpf_kde *k, const double *xc, size_t rows,
+                         size_t n, long self0, double inv2h2,
+                         double *bestbuf) {
+  size_t d = k->d, bc = k->bc;
+  for (size_t i = 0; i < rows; i++) {
+    k->rmax[i] = -INFINITY;
+    k->rsum[i] = 0;
+  }
+  memset(k->P, 0, rows * d * sizeof *k->P);
+  for (size_t j0 = 0; j0 < n; j0 += bc) {
+    size_t cols = n - j0 < bc ? n - j0 : bc;
+#pragma omp parallel for schedule(static) if (rows * cols > 20000)
+    for (size_t i = 0; i < rows; i++)
+      direct_rows(k, xc, i, j0, cols, self0, inv2h2, bestbuf);
+  }
 }
 
 #define ROW_CHUNK 128
@@ -388,6 +415,8 @@ static void direct_row(const fpf_kde *k, const double *xc, size_t n,
 #define FN(name) name##_d
 #define GEMM cblas_dgemm
 #define SYRK cblas_dsyrk
+#define EXPV fpf_exp_nonpos
+#define SUMV fpf_sum
 #define ZC(k) ((k)->zc)
 #define EBUF(k) ((k)->E)
 #define PBUF(k) ((k)->P)
@@ -396,6 +425,8 @@ static void direct_row(const fpf_kde *k, const double *xc, size_t n,
 #undef FN
 #undef GEMM
 #undef SYRK
+#undef EXPV
+#undef SUMV
 #undef ZC
 #undef EBUF
 #undef PBUF
@@ -405,6 +436,8 @@ static void direct_row(const fpf_kde *k, const double *xc, size_t n,
 #define FN(name) name##_f
 #define GEMM cblas_sgemm
 #define SYRK cblas_ssyrk
+#define EXPV fpf_expf_nonpos
+#define SUMV fpf_sumf
 #define ZC(k) ((k)->zc32)
 #define EBUF(k) ((k)->E32)
 #define PBUF(k) ((k)->P32)
@@ -413,6 +446,8 @@ static void direct_row(const fpf_kde *k, const double *xc, size_t n,
 #undef FN
 #undef GEMM
 #undef SYRK
+#undef EXPV
+#undef SUMV
 #undef ZC
 #undef EBUF
 #undef PBUF
@@ -491,11 +526,7 @@ static fpf_status eval_rows(fpf_kde *k, const double *z, size_t n,
     long s0 = self ? (long)i0 : -1;
     double *best = kk ? k->knn : NULL;
     if (d <= DIRECT_MAX_D) {
-#pragma omp parallel for schedule(dynamic, 16) if (rows * n > 20000)
-      for (size_t i = 0; i < rows; i++)
-        direct_row(k, xc + i * d, n, self ? (long)(i0 + i) : -1, inv2h2,
-                   k->rmax + i, k->rsum + i, k->P + i * d,
-                   kk ? k->knn + i * kk : NULL);
+      direct_block(k, xc, rows, n, s0, inv2h2, best);
     } else if (f32) {
       gram_block_f(k, xc32, xq, rows, n, s0, inv2h2, best);
     } else {
