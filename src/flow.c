@@ -217,8 +217,7 @@ static void fisher(fpf_flow *f, const double *grad, size_t n) {
   } else {
     fpf_syrk_lower(n, d, 1.0 / (double)n, grad, f->F);
   }
-  for (size_t i = 0; i < d; i++)
-    for (size_t j = i + 1; j < d; j++) f->F[i * d + j] = f->F[j * d + i];
+  fpf_mirror_lower(f->F, d);
 }
 
 static fpf_status diffusion(fpf_flow *f, const fpf_flow_input *in,
@@ -308,6 +307,28 @@ static inline double rho_times(double log_rho, double x) {
   return x == 0 ? 0.0 : copysign(exp(log_rho + log(fabs(x))), x);
 }
 
+/*
+ * rho x for a whole vector x (n values) from log rho: a normal rho
+ * multiplies directly; a rho so small that even rho max|x| underflows
+ * gives exact zeros; anything else (rho over- or underflowing while the
+ * product does not) goes through logarithms element by element.
+ */
+static void rho_scale(double log_rho, const double *x, double *out,
+                      size_t n) {
+  double rho = exp(log_rho);
+  if (rho > 1e-300 && rho < 1e300) {
+    for (size_t c = 0; c < n; c++) out[c] = rho * x[c];
+    return;
+  }
+  double xmax = 0;
+  for (size_t c = 0; c < n; c++) xmax = fabs(x[c]) > xmax ? fabs(x[c]) : xmax;
+  if (xmax == 0 || log_rho + log(xmax) < -746.0) {
+    for (size_t c = 0; c < n; c++) out[c] = 0;
+    return;
+  }
+  for (size_t c = 0; c < n; c++) out[c] = rho_times(log_rho, x[c]);
+}
+
 /* g, mu, D s and J per particle; partial sums into acc (n x 4). */
 static void per_particle(fpf_flow *f, const fpf_flow_input *in,
                          const fpf_flow_params *p) {
@@ -316,26 +337,28 @@ static void per_particle(fpf_flow *f, const fpf_flow_input *in,
 #pragma omp parallel for schedule(static) if (n * d > 16384)
   for (size_t i = 0; i < n; i++) {
     const double *s = f->score + i * d, *ds = f->DS + i * d;
+    const double *gl = in->grad ? in->grad + i * d : NULL;
     double *g = f->g + i * d, *mu = f->mu + i * d, *J = f->J + i * d;
-    double lr = f->log_rho[i], rho = exp(lr);
-    /* a normal rho multiplies directly; otherwise each product goes
-     * through its logarithm */
-    int direct = rho > 1e-300 && rho < 1e300;
-    double mu2 = 0, ds2 = 0, sd = 0;
-    for (size_t c = 0; c < d; c++) {
-      double rs = direct ? rho * s[c] : rho_times(lr, s[c]);
-      g[c] = src ? -rs * (1.0 + lr) : -s[c];
-      if (in->drift)
-        mu[c] = in->drift[i * d + c];
-      else
-        mu[c] = -p->eta * ((in->grad ? in->grad[i * d + c] : 0.0) +
-                           p->lambda * g[c]);
-      double v = mu[c] - ds[c];
-      J[c] = direct ? rho * v : rho_times(lr, v);
-      mu2 += mu[c] * mu[c];
-      ds2 += ds[c] * ds[c];
-      sd += v * s[c];
+    double lr = f->log_rho[i];
+    /* entropy gradient and drift */
+    if (src) {
+      rho_scale(lr, s, g, d);
+      for (size_t c = 0; c < d; c++) g[c] *= -(1.0 + lr);
+    } else {
+      for (size_t c = 0; c < d; c++) g[c] = -s[c];
     }
+    if (in->drift)
+      memcpy(mu, in->drift + i * d, d * sizeof *mu);
+    else if (gl)
+      for (size_t c = 0; c < d; c++)
+        mu[c] = -p->eta * (gl[c] + p->lambda * g[c]);
+    else
+      for (size_t c = 0; c < d; c++) mu[c] = -p->eta * p->lambda * g[c];
+    /* velocity v = mu - D s (kept in J until it is scaled by rho) */
+    for (size_t c = 0; c < d; c++) J[c] = mu[c] - ds[c];
+    double mu2 = fpf_dot(mu, mu, d), ds2 = fpf_dot(ds, ds, d);
+    double sd = fpf_dot(J, s, d);
+    rho_scale(lr, J, J, d);
     f->acc[4 * i + 0] = mu2;
     f->acc[4 * i + 1] = ds2;
     f->acc[4 * i + 2] = sd;

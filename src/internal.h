@@ -19,6 +19,10 @@ double fpf_dot(const double *x, const double *y, size_t n);
 double fpf_max(const double *x, size_t n);
 double fpf_sumf(const float *x, size_t n);
 
+/* Copies the lower triangle of a d x d row-major matrix to the upper one,
+ * in cache-sized tiles. */
+void fpf_mirror_lower(double *A, size_t d);
+
 /* exp of n values x <= 0 in place, vectorised (util.c); float too. */
 void fpf_exp_nonpos(double *x, size_t n);
 void fpf_expf_nonpos(float *x, size_t n);
