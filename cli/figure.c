@@ -12,6 +12,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "figure.h"
+#include "internal.h"
 
 #include <cblas.h>
 #include <errno.h>
@@ -500,8 +501,8 @@ static int check_input(const fpf_run_figure *f, fpf_error *err) {
  * stream, leaving the caller's stream current again.  Returns non-zero,
  * with the reason in pl_trap.msg, if PLplot aborted or tried to exit.
  */
-static int render(const char *file, void (*draw)(const void *),
-                  const void *arg) {
+static int render(const char *file, int width, int height,
+                  void (*draw)(const void *), const void *arg) {
   PLINT old, strm;
   plgstrm(&old);
   plmkstrm(&strm);
@@ -515,7 +516,7 @@ static int render(const char *file, void (*draw)(const void *),
   if (setjmp(pl_trap.jump) == 0) {
     plsdev("pngcairo");
     plsfnam(file);
-    plspage(0, 0, 1500, 500, 0, 0);
+    plspage(0, 0, width, height, 0, 0);
     set_colours();
     plinit();
     if (!pl_trap.code) draw(arg);
@@ -547,7 +548,15 @@ static int have_device(const char *name) {
 }
 
 /* Renders into a private temporary file beside path, then renames it. */
-static int render_to(const char *path, const figure_ctx *c, fpf_error *err) {
+int fpf_plot_png(const char *path, int width, int height,
+                 void (*draw)(const void *arg), const void *arg,
+                 fpf_error *err) {
+  if (!path || !*path)
+    return fpf_error_set(err, FPF_EINVAL, "figure: no output path");
+  if (!have_device("pngcairo"))
+    return fpf_error_set(err, FPF_EUNSUPPORTED,
+                         "figure %s: PLplot has no pngcairo device", path);
+  if (fpf_check_output_path(path, err)) return err->status;
   size_t n = strlen(path);
   char *tmp = malloc(n + 8);
   if (!tmp) return fpf_error_set(err, FPF_ENOMEM, "figure %s: no memory",
@@ -564,7 +573,7 @@ static int render_to(const char *path, const figure_ctx *c, fpf_error *err) {
   }
   close(fd);
   struct stat sb;
-  if (render(tmp, draw_figure, c))
+  if (render(tmp, width, height, draw, arg))
     st = fpf_error_set(err, FPF_EIO, "figure %s: PLplot failed: %s", path,
                        pl_trap.msg[0] ? pl_trap.msg : "no message");
   else if (stat(tmp, &sb) != 0 || sb.st_size == 0)
@@ -582,11 +591,6 @@ int fpf_figure_run(const char *path, const fpf_run_figure *f,
                    fpf_error *err) {
   int st = check_input(f, err);
   if (st) return st;
-  if (!path || !*path)
-    return fpf_error_set(err, FPF_EINVAL, "figure: no output path");
-  if (!have_device("pngcairo"))
-    return fpf_error_set(err, FPF_EUNSUPPORTED,
-                         "figure %s: PLplot has no pngcairo device", path);
 
   /* The data first, so that PLplot starts only when nothing else can
      fail. */
@@ -596,7 +600,7 @@ int fpf_figure_run(const char *path, const fpf_run_figure *f,
   if (!c.hist)
     st = fpf_error_set(err, FPF_ENOMEM, "figure %s: no memory", path);
   else
-    st = render_to(path, &c, err);
+    st = fpf_plot_png(path, 1500, 500, draw_figure, &c, err);
   free(c.hist);
   free(s.x0);
   return st;

@@ -38,6 +38,17 @@ typedef struct fpf_run_figure {
  * Values of C that are not finite or not > 0 are left out of the log
  * axis.  PLplot's messages and error exits become an fpf_error.
  */
+/*
+ * Draws a PNG of width x height pixels with PLplot's pngcairo device:
+ * draw(arg) makes the PLplot calls (plinit has run; plend follows).  The
+ * image goes to a temporary file that is renamed into place; a PLplot
+ * error or exit becomes an fpf_error instead of ending the program.
+ * Figures are drawn by one thread at a time.
+ */
+int fpf_plot_png(const char *path, int width, int height,
+                 void (*draw)(const void *arg), const void *arg,
+                 fpf_error *err);
+
 int fpf_figure_run(const char *path, const fpf_run_figure *f,
                    fpf_error *err);
 

@@ -260,13 +260,13 @@ static void test_plplot_failures(void **state) {
   char path[128];
   snprintf(path, sizeof path, "%s/trap.png", tmpdir);
   begin_capture();
-  int exit_st = render(path, draw_exit, NULL);
+  int exit_st = render(path, 1500, 500, draw_exit, NULL);
   long printed = end_capture();
   assert_int_not_equal(exit_st, 0);
   assert_string_equal(pl_trap.msg, "injected failure");
   assert_int_equal(printed, 0);
   begin_capture();
-  int abort_st = render(path, draw_abort, NULL);
+  int abort_st = render(path, 1500, 500, draw_abort, NULL);
   printed = end_capture();
   assert_int_not_equal(abort_st, 0);
   assert_non_null(strstr(pl_trap.msg, "plpoin"));
