@@ -19,7 +19,6 @@
 #include <getopt.h>
 #include <math.h>
 #include <plplot.h>
-#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +26,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "figure.h"
 #include "fpflow/monitor.h"
 #include "fpflow/npy.h"
 #include "fpflow/snapshots.h"
@@ -630,31 +630,6 @@ static fpf_status write_json(const char *dir, const analyze_args *a,
 
 /* --- The figure ------------------------------------------------------- */
 
-/*
- * PLplot's error exits are process-wide, as in figure.c: plexit() would
- * call exit(), so the handler installed with plsexit jumps back here;
- * plabort() leaves its code and text in the buffers given to plsError.
- * Every range is made non-empty before plwind, so nothing warns on
- * stderr.
- */
-static struct {
-  jmp_buf jump;
-  int active;
-  PLINT code;
-  char sink[2048];
-  char msg[512];
-} trap;
-
-static int on_plexit(const char *msg) {
-  if (!trap.active) return 1;
-  if (!trap.msg[0]) snprintf(trap.msg, sizeof trap.msg, "%s", msg);
-  longjmp(trap.jump, 1);
-}
-
-static void on_plabort(const char *msg) {
-  if (!trap.msg[0]) snprintf(trap.msg, sizeof trap.msg, "%s", msg);
-}
-
 #define LN10 2.30258509299404568402
 
 enum { COL_BG, COL_FG, COL_A, COL_B, COL_MARK, COL_ALERT, COL_THR, NCOL };
@@ -911,59 +886,15 @@ static void draw_figure(const figure_data *f) {
   panel(f, k, f->hk, f->hn, 0, "entropy H", "H (KDE)", "H (k-NN)");
 }
 
-/* Renders into path (through a temporary file); 0 or an error. */
+static void draw_cb(const void *arg) {
+  set_colours();
+  draw_figure(arg);
+}
+
+/* Renders into path through fpf_plot_png (figure.h); 0 or an error. */
 static fpf_status render(const char *path, const figure_data *f,
                          fpf_error *err) {
-  size_t len = strlen(path);
-  char *tmp = malloc(len + 8);
-  if (!tmp) return fpf_error_set(err, FPF_ENOMEM, "figure: no memory");
-  snprintf(tmp, len + 8, "%s.XXXXXX", path);
-  int fd = mkstemp(tmp);
-  if (fd < 0) {
-    free(tmp);
-    return fpf_error_set(err, FPF_EIO, "%s: cannot create a temporary "
-                                       "file: %s",
-                         path, strerror(errno));
-  }
-  close(fd);
-  PLINT old, strm;
-  plgstrm(&old);
-  plmkstrm(&strm);
-  trap.code = 0;
-  trap.msg[0] = '\0';
-  plsError(&trap.code, trap.sink);
-  plsexit(on_plexit);
-  plsabort(on_plabort);
-  trap.active = 1;
-  int failed = 0;
-  if (setjmp(trap.jump) == 0) {
-    plsdev("pngcairo");
-    plsfnam(tmp);
-    plspage(0, 0, 1200, 200 * f->npanels + 120, 0, 0);
-    set_colours();
-    plinit();
-    if (!trap.code) draw_figure(f);
-  } else {
-    failed = 1;
-  }
-  trap.active = 0;
-  plend1();
-  plsexit(NULL);
-  plsabort(NULL);
-  plsstrm(old);
-  struct stat sb;
-  fpf_status st = FPF_OK;
-  if (failed || trap.code)
-    st = fpf_error_set(err, FPF_EIO, "%s: PLplot failed: %s", path,
-                       trap.msg[0] ? trap.msg : "no message");
-  else if (stat(tmp, &sb) != 0 || sb.st_size == 0)
-    st = fpf_error_set(err, FPF_EIO, "%s: PLplot wrote nothing", path);
-  else if (chmod(tmp, 0644) != 0 || rename(tmp, path) != 0)
-    st = fpf_error_set(err, FPF_EIO, "cannot write %s: %s", path,
-                       strerror(errno));
-  if (st) unlink(tmp);
-  free(tmp);
-  return st;
+  return fpf_plot_png(path, 1200, 200 * f->npanels + 120, draw_cb, f, err);
 }
 
 static fpf_status write_figure(const char *path, const analyze_args *a,
