@@ -13,7 +13,6 @@
 #include <getopt.h>
 #include <math.h>
 #include <plplot.h>
-#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +20,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "figure.h"
 #include "fpflow/npy.h"
 #include "fpflow/pde.h"
 #include "pde_config.h"
@@ -385,45 +385,6 @@ static void write_summary(const pde_state *s, const char *dir, double wall,
 
 /* ---- the figure (PLplot, pngcairo) ------------------------------------- */
 
-/*
- * PLplot reports trouble through plabort (its text goes to the buffer
- * given to plsError) and plexit (which would exit: the handler set with
- * plsexit jumps back instead); see cli/figure.c, which does the same for
- * `fpflow run`.  The state these handlers reach is file-wide, which is
- * fine for the command line's single thread.
- */
-static struct {
-  jmp_buf jump;
-  int active;
-  PLINT code;
-  char sink[2048];
-  char msg[512];
-} trap;
-
-static int on_plexit(const char *msg) {
-  if (!trap.active) return 1;
-  if (!trap.msg[0]) snprintf(trap.msg, sizeof trap.msg, "%s", msg);
-  longjmp(trap.jump, 1);
-}
-
-static void on_plabort(const char *msg) {
-  if (!trap.msg[0]) snprintf(trap.msg, sizeof trap.msg, "%s", msg);
-}
-
-static int have_pngcairo(void) {
-  int n = 128, found = 0;
-  const char **menu = malloc(n * sizeof *menu);
-  const char **devs = malloc(n * sizeof *devs);
-  if (menu && devs) {
-    plgFileDevs(&menu, &devs, &n);
-    for (int i = 0; i < n; i++)
-      if (!strcmp(devs[i], "pngcairo")) found = 1;
-  }
-  free(menu);
-  free(devs);
-  return found;
-}
-
 /* Colour map 0: background, text, the Gibbs curve, then the curves. */
 enum { COL_BG, COL_FG, COL_GIBBS, COL_CURVE };
 
@@ -577,60 +538,15 @@ static void draw(const fig_ctx *f) {
   else draw_2d(f);
 }
 
-/* Renders into a temporary file beside path and renames it. */
-static int render(const char *path, const fig_ctx *f, PLINT w, PLINT h,
-                  fpf_error *err) {
-  char tmp[1100];
-  snprintf(tmp, sizeof tmp, "%s.XXXXXX", path);
-  int fd = mkstemp(tmp);
-  if (fd < 0)
-    return fpf_error_set(err, FPF_EIO, "figure %s: no temporary file", path);
-  close(fd);
-  PLINT old, strm;
-  plgstrm(&old);
-  plmkstrm(&strm);
-  trap.code = 0;
-  trap.msg[0] = '\0';
-  plsError(&trap.code, trap.sink);
-  plsexit(on_plexit);
-  plsabort(on_plabort);
-  trap.active = 1;
-  int failed = 0;
-  if (setjmp(trap.jump) == 0) {
-    plsdev("pngcairo");
-    plsfnam(tmp);
-    plspage(0, 0, w, h, 0, 0);
-    set_colours(f->s->nfig);
-    plinit();
-    if (!trap.code) draw(f);
-  } else {
-    failed = 1;
-  }
-  trap.active = 0;
-  plend1();
-  plsexit(NULL);
-  plsabort(NULL);
-  plsstrm(old);
-  struct stat sb;
-  fpf_status st = FPF_OK;
-  if (failed || trap.code)
-    st = fpf_error_set(err, FPF_EIO, "figure %s: PLplot failed: %s", path,
-                       trap.msg[0] ? trap.msg : "no message");
-  else if (stat(tmp, &sb) != 0 || sb.st_size == 0)
-    st = fpf_error_set(err, FPF_EIO, "figure %s: PLplot wrote nothing", path);
-  else if (chmod(tmp, 0644) != 0 || rename(tmp, path) != 0)
-    st = fpf_error_set(err, FPF_EIO, "figure %s: cannot write it", path);
-  if (st) unlink(tmp);
-  return st;
+static void draw_cb(const void *arg) {
+  const fig_ctx *f = arg;
+  set_colours(f->s->nfig);
+  draw(f);
 }
 
 static void figure(pde_state *s, const char *dir) {
   fpf_error err;
   fpf_error_clear(&err);
-  if (!have_pngcairo()) {
-    fpf_cli_error("figure: PLplot has no pngcairo device; skipped");
-    return;
-  }
   fig_ctx f = {.s = s};
   const fpf_pde_config *c = &s->c;
   if (c->d == 1) {
@@ -654,7 +570,8 @@ static void figure(pde_state *s, const char *dir) {
   PLINT w = c->d == 1 ? 1000 : (PLINT)(480 * cols);
   PLINT h = c->d == 1 ? 600 : (PLINT)(440 * rows + 40);
   char path[1024];
-  if (render(fpf_cli_path(path, sizeof path, dir, "figure.png"), &f, w, h,
+  if (fpf_plot_png(fpf_cli_path(path, sizeof path, dir, "figure.png"), w, h,
+                   draw_cb, &f,
              &err))
     fpf_cli_error("%s", err.msg);
   else
