@@ -14,7 +14,8 @@ FPF_PACKAGES=(
   libcmocka-dev                    # C unit tests
   libhdf5-dev                      # reading HDF5 snapshots
   libfftw3-dev                     # the binned (FFT) KDE in d <= 3
-  python3 python3-numpy            # the examples that write training snapshots
+  python3 python3-numpy            # the Python package and examples
+  python3-pytest python3-matplotlib python3-torch dataset-fashion-mnist
 )
 
 fpf_install_deps() {

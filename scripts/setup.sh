@@ -12,8 +12,10 @@ fpf_build "$root"
 if [ "$(id -u)" -eq 0 ]; then
   cmake --install "$root/build" >/dev/null
   ldconfig
+  bash "$root/python/install.sh" >/dev/null
   fpflow=fpflow
 else
+  export PYTHONPATH="$root/python" FPFLOW_LIB="$root/build/libfpflow.so"
   fpflow="$root/build/fpflow"
 fi
 "$fpflow" run -o "$root/out/quickstart"

@@ -17,6 +17,13 @@
 #include "internal.h"
 
 
+/* Up to this many particles a reset draw sums over all of them (an
+ * nr x n x d product); beyond, over RESET_TERMS picked at random, which
+ * keeps the same covariance and span at O(nr RESET_TERMS d) cost and
+ * O(n d) memory. */
+#define RESET_EXACT_MAX 4096
+#define RESET_TERMS 1024
+
 struct fpf_dyn {
   double prof[FPF_NPHASES];
   fpf_dyn_options o;
@@ -163,7 +170,7 @@ fpf_status fpf_dyn_create(fpf_dyn **out, fpf_landscape *L, size_t n,
   dy->loss = fpf_dalloc(n);
   dy->grad = fpf_dalloc(nd);
   dy->noise = fpf_dalloc(nd);
-  dy->U = fpf_dalloc(fpf_mul_size(nr, n));
+  dy->U = fpf_dalloc(n <= RESET_EXACT_MAX ? fpf_mul_size(nr, n) : 1);
   dy->perm = calloc(n, sizeof *dy->perm);
   if (!dy->z || !dy->z_next || !dy->loss || !dy->grad || !dy->noise ||
       !dy->U || !dy->perm) {
@@ -179,6 +186,7 @@ fpf_status fpf_dyn_create(fpf_dyn **out, fpf_landscape *L, size_t n,
   fo.flux_divergence = o->flux_divergence;
   fo.cholesky = 1;
   fo.single_precision = o->single_precision;
+  fo.kde_method = o->kde_method;
   if ((st = fpf_flow_create(&dy->flow, n, d, &fo, err)) ||
       (st = fpf_landscape_reserve(L, n, err))) {
     fpf_dyn_destroy(dy);
@@ -226,6 +234,7 @@ void fpf_dyn_profile_take(fpf_dyn *dy, double *t) {
 
 /* ---- resets ---------------------------------------------------------- */
 
+
 /*
  * Replaces n_reset particles of z, picked by a partial Fisher-Yates
  * shuffle, with draws m + sqrt(1.5/(n-1)) U (Z - m); U has rows of
@@ -254,15 +263,38 @@ static void reset_particles(fpf_dyn *dy, double *z, long step) {
     dy->perm[r] = dy->perm[j];
     dy->perm[j] = t;
   }
-  /* the draws: U (nr x n) times the deviations (n x d) */
-#pragma omp parallel for schedule(static)
-  for (size_t r = 0; r < nr; r++)
-    fpf_rng_normals(seed, FPF_STREAM_RESET_DRAW, (uint64_t)step, r,
-                    dy->U + r * n, n);
-  double scale = sqrt(1.5 / (double)(n - 1));
   double *draw = dy->grad; /* free until the next step's landscape call */
-  fpf_gemm_rows(CblasNoTrans, nr, d, n, scale, dy->U, n, dev, d, 0.0, draw,
-                d);
+  if (n <= RESET_EXACT_MAX) {
+    /* the draws: U (nr x n) times the deviations (n x d) */
+#pragma omp parallel for schedule(static)
+    for (size_t r = 0; r < nr; r++)
+      fpf_rng_normals(seed, FPF_STREAM_RESET_DRAW, (uint64_t)step, r,
+                      dy->U + r * n, n);
+    double scale = sqrt(1.5 / (double)(n - 1));
+    fpf_gemm_rows(CblasNoTrans, nr, d, n, scale, dy->U, n, dev, d, 0.0,
+                  draw, d);
+  } else {
+    /* each draw sums RESET_TERMS deviations picked with replacement:
+     * E[sum_k u_k^2 dev_jk dev_jk^T] = (M/n) sum_j dev_j dev_j^T, so the
+     * scale sqrt(1.5 n / ((n - 1) M)) keeps the covariance at 1.5 Sigma */
+    double scale = sqrt(1.5 * (double)n /
+                        ((double)(n - 1) * (double)RESET_TERMS));
+#pragma omp parallel for schedule(static)
+    for (size_t r = 0; r < nr; r++) {
+      double u[RESET_TERMS], w[RESET_TERMS], *x = draw + r * d;
+      fpf_rng_uniforms(seed, FPF_STREAM_RESET_DRAW, (uint64_t)step,
+                       2 * r, u, RESET_TERMS);
+      fpf_rng_normals(seed, FPF_STREAM_RESET_DRAW, (uint64_t)step,
+                      2 * r + 1, w, RESET_TERMS);
+      for (size_t c = 0; c < d; c++) x[c] = 0;
+      for (size_t q = 0; q < RESET_TERMS; q++) {
+        size_t j = (size_t)(u[q] * (double)n);
+        if (j >= n) j = n - 1;
+        for (size_t c = 0; c < d; c++) x[c] += w[q] * dev[j * d + c];
+      }
+      for (size_t c = 0; c < d; c++) x[c] *= scale;
+    }
+  }
   for (size_t r = 0; r < nr; r++)
     for (size_t c = 0; c < d; c++)
       z[dy->perm[r] * d + c] = mean[c] + draw[r * d + c];

@@ -91,6 +91,7 @@ fpf_status fpf_flow_create(fpf_flow **out, size_t n_max, size_t d,
   ko.leave_one_out = o->leave_one_out;
   ko.knn_k = f->opt.knn_k;
   ko.single_precision = o->single_precision;
+  ko.method = o->kde_method;
   fpf_status st = fpf_kde_create(&f->kde, n_max, d, &ko, err);
   if (st) {
     free(f);

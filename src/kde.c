@@ -24,6 +24,7 @@
 
 #include "fpflow/rng.h"
 #include "internal.h"
+#include "kde_binned.h"
 
 /* Below this dimension the direct loops beat dgemm (measured at n = 500:
  * d = 2 direct 1.1 ms vs Gram 2.9 ms). */
@@ -43,6 +44,9 @@
 struct fpf_kde {
   size_t n_max, d, br, bc, knn_k;
   int loo, sym_ok, f32;
+  fpf_kde_method method;
+  fpf_kde_binned *bin; /* the binned workspace (d <= 3, method != EXACT) */
+  int last_binned;     /* the last evaluation at the particles was binned */
   float *zc32, *xc32, *E32, *P32; /* single-precision buffers (f32) */
   double *zc, *zq;     /* centred sources (n_max x d) and |z|^2/2 */
   double *xc, *xq;     /* a centred block of queries (br x d) */
@@ -75,7 +79,31 @@ int fpf_bw_rule_parse(const char *s, fpf_bw_rule *r) {
 
 void fpf_kde_options_init(fpf_kde_options *o) {
   memset(o, 0, sizeof *o);
+  o->method = FPF_KDE_AUTO;
 }
+
+static const char *const method_names[] = {"auto", "exact", "binned"};
+
+const char *fpf_kde_method_name(fpf_kde_method m) {
+  return (int)m >= 0 && m <= FPF_KDE_BINNED ? method_names[m] : NULL;
+}
+
+int fpf_kde_method_parse(const char *s, fpf_kde_method *m) {
+  for (int i = 0; i <= FPF_KDE_BINNED; i++)
+    if (!strcmp(s, method_names[i])) {
+      *m = (fpf_kde_method)i;
+      return 0;
+    }
+  return -1;
+}
+
+/* Below these sizes the exact sums are as fast as binning (measured CPU
+ * time with the default grids: crossover near 1000, 5000 and 8000
+ * particles in 1, 2 and 3 dimensions). */
+static const size_t binned_from[4] = {0, 1000, 5000, 8000};
+/* AUTO accepts the grid when its a-priori log-density error (4 to 20
+ * times pessimistic for normal particles, docs/kde_binned.md) is below. */
+#define AUTO_BINNED_MAX_ERR 1e-2
 
 /* ---- bandwidth rules ---------------------------------------------- */
 
@@ -261,6 +289,28 @@ fpf_status fpf_kde_create(fpf_kde **out, size_t n_max, size_t d,
   if (n_max * n_max <= SYM_MAX_ELEMS && n_max * n_max > ebuf)
     ebuf = n_max * n_max;
   k->f32 = o->single_precision && d > DIRECT_MAX_D;
+  k->method = o->method;
+  if (!fpf_kde_method_name(o->method)) {
+    fpf_kde_destroy(k);
+    return fpf_error_set(err, FPF_EINVAL, "kde: method %d is unknown",
+                         (int)o->method);
+  }
+  if (o->method == FPF_KDE_BINNED && (d > 3 || o->leave_one_out)) {
+    fpf_kde_destroy(k);
+    return fpf_error_set(err, FPF_EUNSUPPORTED,
+                         "kde: the binned method needs d <= 3 and the self "
+                         "term (d = %zu, leave_one_out = %d); use the exact "
+                         "method", d, o->leave_one_out);
+  }
+  if (d <= 3 && !o->leave_one_out &&
+      (o->method == FPF_KDE_BINNED ||
+       (o->method == FPF_KDE_AUTO && n_max >= binned_from[d]))) {
+    fpf_status bst = fpf_kde_binned_create(&k->bin, n_max, d, 0, err);
+    if (bst) {
+      fpf_kde_destroy(k);
+      return bst;
+    }
+  }
   k->E = !k->f32 ? fpf_dalloc(d > DIRECT_MAX_D ? ebuf : br * k->bc)
                   : fpf_dalloc(1);
   k->sym_ok = n_max * n_max <= SYM_MAX_ELEMS && !o->block;
@@ -295,6 +345,7 @@ void fpf_kde_destroy(fpf_kde *k) {
   double *b[] = {k->zc,   k->zq,   k->xc,  k->xq, k->E,    k->P,    k->rmax,
                  k->rsum, k->knn, k->u, k->mean, k->pairs, k->zT};
   for (size_t i = 0; i < sizeof b / sizeof b[0]; i++) fpf_dfree(b[i]);
+  fpf_kde_binned_destroy(k->bin);
   free(k->zc32);
   free(k->xc32);
   free(k->E32);
@@ -547,11 +598,27 @@ static fpf_status eval_rows(fpf_kde *k, const double *z, size_t n,
   return FPF_OK;
 }
 
+/* Whether this evaluation at the particles goes to the binned sums. */
+static int use_binned(fpf_kde *k, const double *z, size_t n, double h) {
+  if (!k->bin) return 0;
+  if (k->method == FPF_KDE_BINNED) return 1;
+  if (n < binned_from[k->d]) return 0;
+  fpf_kde_binned_info info;
+  return fpf_kde_binned_fit(k->bin, z, n, h, &info, NULL) == FPF_OK &&
+         info.log_rho_err <= AUTO_BINNED_MAX_ERR;
+}
+
 fpf_status fpf_kde_eval(fpf_kde *k, const double *z, size_t n, double h,
                         double *log_rho, double *score, double *knn_dist,
                         fpf_error *err) {
   fpf_status st = check_args(k, n, h, err);
   if (st) return st;
+  k->last_binned = use_binned(k, z, n, h);
+  if (k->last_binned) {
+    if (knn_dist)
+      for (size_t i = 0; i < n; i++) knn_dist[i] = NAN;
+    return fpf_kde_binned_eval(k->bin, z, n, h, log_rho, score, err);
+  }
   if (k->knn_k && knn_dist && k->knn_k >= n)
     return fpf_error_set(err, FPF_EINVAL,
                          "kde: k-th neighbour with k = %zu needs more than "
@@ -577,6 +644,9 @@ fpf_status fpf_kde_flux_divergence(fpf_kde *k, const double *z, size_t n,
                                    double *div_over_rho, fpf_error *err) {
   fpf_status st = check_args(k, n, h, err);
   if (st) return st;
+  if (k->last_binned)
+    return fpf_kde_binned_divergence(k->bin, z, n, h, log_rho, v, div,
+                                     div_over_rho, err);
   size_t d = k->d, n_eff = k->loo ? n - 1 : n;
   double inv_h2 = 1.0 / (h * h), inv2h2 = 0.5 * inv_h2;
   double lognorm = log((double)n_eff) + 0.5 * (double)d * (FPF_LOG2PI +

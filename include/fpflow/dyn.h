@@ -15,7 +15,9 @@
  * from N(m, 1.5 Sigma) of the ensemble, made as m + sqrt(1.5 / (n - 1))
  * sum_j u_j (z_j - m) with u_j ~ N(0, 1): the draws stay in the span of
  * the particles and need no factorisation of Sigma, which is singular when
- * n <= d.  A new reset's boost replaces the previous one.
+ * n <= d.  Beyond 4096 particles each draw sums 1024 deviations picked at
+ * random with replacement, scaled so that the covariance is still
+ * 1.5 Sigma.  A new reset's boost replaces the previous one.
  *
  * All memory is allocated by fpf_dyn_create; a step allocates nothing.
  */
@@ -49,6 +51,8 @@ typedef struct fpf_dyn_options {
   fpf_bw_rule bandwidth_rule;    /* fixed */
   double bandwidth;              /* 0.1 (for the fixed rule) */
   int leave_one_out;             /* 0 */
+  fpf_kde_method kde_method;     /* auto: binned sums for large n, d <= 3
+                                        (kde.h) */
   size_t knn_k;                  /* 3   k of the H_knn estimate (0: off) */
   int flux_divergence;           /* 0   compute div J each step */
   int single_precision;          /* 0   products in float (d > 32), see

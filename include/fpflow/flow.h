@@ -61,6 +61,7 @@ typedef struct fpf_metrics {
 } fpf_metrics;
 
 typedef struct fpf_flow_options {
+  fpf_kde_method kde_method; /* AUTO: binned sums for large n in d <= 3 */
   int leave_one_out;   /* KDE without the self term */
   size_t knn_k;        /* k of H_knn; 0 skips it (H_knn = NaN) */
   int flux_divergence; /* compute div J (an extra O(n^2 d) pass) */
