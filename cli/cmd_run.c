@@ -25,6 +25,7 @@
 #include "fpflow/dyn.h"
 #include "fpflow/npy.h"
 #include "fpflow/rng.h"
+#include "fpflow/transport.h"
 
 static void usage(FILE *f) {
   fprintf(f,
@@ -242,15 +243,16 @@ static fpf_status initial_ensemble(fpf_run_config *c, double **z,
 
 static const char *csv_header =
     "step,t,eta,c,boost,h,loss_mean,C,log_C,C_vel,log_C_vel,S_dot,H_kde,"
-    "H_knn,T_eff,T_gibbs,mu_rms,div_max,reset\n";
+    "H_knn,T_eff,T_gibbs,mu_rms,div_max,reset,W2_star,KL_star\n";
 
-static void csv_row(FILE *f, const fpf_metrics *m) {
+/* w2 and kl: the distances to rho* (NaN on rows where none was taken). */
+static void csv_row(FILE *f, const fpf_metrics *m, double w2, double kl) {
   fprintf(f,
           "%ld,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,"
-          "%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%d\n",
+          "%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%d,%.17g,%.17g\n",
           m->step, m->t, m->eta, m->c, m->boost, m->h, m->loss_mean, m->C,
           m->log_C, m->C_vel, m->log_C_vel, m->S_dot, m->H_kde, m->H_knn,
-          m->T_eff, m->T_gibbs, m->mu_rms, m->div_max, m->reset);
+          m->T_eff, m->T_gibbs, m->mu_rms, m->div_max, m->reset, w2, kl);
 }
 
 static cJSON *num(double v) {
@@ -354,9 +356,11 @@ static cJSON *transitions_json(const history *h, const fpf_run_config *c,
   return arr;
 }
 
+/* extra (may be NULL) is added as "reference_sampler" and consumed. */
 static fpf_status write_summary(const char *dir, const fpf_run_config *c,
                                 const history *h, double wall,
-                                const fpf_error *failure, fpf_error *err) {
+                                const fpf_error *failure, cJSON *extra,
+                                fpf_error *err) {
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "fpflow_version", fpf_version());
   cJSON_AddStringToObject(o, "status",
@@ -377,6 +381,7 @@ static fpf_status write_summary(const char *dir, const fpf_run_config *c,
   size_t nt;
   cJSON_AddItemToObject(o, "transitions", transitions_json(h, c, &nt));
   if (h->n > 0) cJSON_AddItemToObject(o, "final", metrics_json(&h->m[h->n - 1]));
+  if (extra) cJSON_AddItemToObject(o, "reference_sampler", extra);
   char *text = cJSON_Print(o);
   cJSON_Delete(o);
   char path[1024];
@@ -385,6 +390,127 @@ static fpf_status write_summary(const char *dir, const fpf_run_config *c,
                        : fpf_error_set(err, FPF_ENOMEM, "summary: no memory");
   free(text);
   return st;
+}
+
+/* ---- distance to the stationary law (w2_every) ------------------------ */
+
+/*
+ * Every w2_every steps the particles of the metrics row are compared
+ * with a reference sample of rho* = exp(-beta L) / Z, beta = eta / (c +
+ * boost) = 1 / T_gibbs of that row (transport.h): W2_star by w2_method,
+ * KL_star by fpf_gibbs_kl.  A failure of either is reported once and
+ * leaves NaN; the run goes on.
+ */
+typedef struct star {
+  fpf_gibbs *ref;
+  double *z;     /* the particles the row describes */
+  size_t n, d, nref;
+  double w2, kl; /* of the current row */
+  double last_w2, last_kl;
+  long last_step, measured;
+  fpf_w2_method used;
+  int warned_w2, warned_kl;
+} star;
+
+static fpf_status star_setup(star *t, const fpf_run_config *c,
+                             fpf_landscape *L, const double *z0,
+                             fpf_error *err) {
+  t->w2 = t->kl = t->last_w2 = t->last_kl = NAN;
+  t->last_step = -1;
+  if (c->w2_every <= 0) return FPF_OK;
+  t->n = (size_t)c->n;
+  t->d = (size_t)c->d;
+  t->nref = c->w2_reference_n > 0 ? (size_t)c->w2_reference_n : t->n;
+  t->z = malloc(t->n * t->d * sizeof *t->z);
+  if (!t->z) return fpf_error_set(err, FPF_ENOMEM, "w2: out of memory");
+  fpf_gibbs_options go;
+  fpf_gibbs_options_init(&go);
+  go.n = t->nref;
+  go.init = z0;
+  go.n_init = t->n;
+  go.seed = c->dyn.seed;
+  fpf_status st = fpf_gibbs_create(&t->ref, L, &go, err);
+  if (st == FPF_ENOTPD) {
+    /* a landscape with no Gibbs law is a bad configuration */
+    fpf_error_prefix(err, "reference sample of rho* (w2_every = %ld, "
+                     "quad_curvature = %g): ", c->w2_every,
+                     c->quad_curvature);
+    err->status = st = FPF_EINVAL;
+  }
+  return st;
+}
+
+static void star_measure(star *t, const fpf_run_config *c, fpf_landscape *L,
+                         const fpf_metrics *m) {
+  double beta = m->eta / (m->c + m->boost);
+  fpf_error e;
+  fpf_error_clear(&e);
+  fpf_status st = fpf_gibbs_sample(t->ref, beta, &e);
+  if (!st) {
+    fpf_cloud A = {.x = t->z, .n = t->n, .d = t->d, .name = "particles"};
+    fpf_cloud B = {.x = fpf_gibbs_points(t->ref), .n = t->nref, .d = t->d,
+                   .name = "reference sample"};
+    fpf_w2_options o;
+    fpf_w2_options_init(&o);
+    fpf_w2_method_parse(c->w2_method, &o.method);
+    o.seed = c->dyn.seed;
+    fpf_w2_result r;
+    if (!(st = fpf_w2_distance(&A, &B, &o, &r, &e))) {
+      t->w2 = r.w2;
+      t->used = r.method;
+      if (!r.converged && !t->warned_w2++)
+        fpf_cli_error("W2_star at step %ld: Sinkhorn did not converge in "
+                      "%ld iterations (marginal error %.2g); the value is "
+                      "approximate", m->step, r.iterations,
+                      r.marginal_error);
+    }
+  }
+  if (st && !t->warned_w2++)
+    fpf_cli_error("W2_star at step %ld: %s (NaN where it fails)", m->step,
+                  e.msg);
+  fpf_kl_result kr;
+  size_t k = c->dyn.knn_k ? c->dyn.knn_k : 3;
+  if ((st = fpf_gibbs_kl(L, beta, t->z, t->n, k, m->H_knn, &kr, &e))) {
+    if (!t->warned_kl++)
+      fpf_cli_error("KL_star at step %ld: %s (NaN where it fails)", m->step,
+                    e.msg);
+  } else if (isnan(kr.kl) && !t->warned_kl++) {
+    fpf_cli_info("KL_star is NaN: %s", kr.reason);
+  }
+  t->kl = st ? NAN : kr.kl;
+  t->last_w2 = t->w2;
+  t->last_kl = t->kl;
+  t->last_step = m->step;
+  t->measured++;
+}
+
+/* The sampler's record for summary.json, or NULL when w2_every = 0. */
+static cJSON *star_json(const star *t, const fpf_run_config *c) {
+  if (!t->ref) return NULL;
+  fpf_gibbs_info gi;
+  fpf_gibbs_get_info(t->ref, &gi);
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddNumberToObject(o, "w2_every", (double)c->w2_every);
+  cJSON_AddStringToObject(o, "w2_method", c->w2_method);
+  if (t->measured)
+    cJSON_AddStringToObject(o, "w2_method_used", fpf_w2_method_name(t->used));
+  cJSON_AddNumberToObject(o, "points", (double)t->nref);
+  cJSON_AddStringToObject(o, "sampler", gi.calls ? fpf_gibbs_method_name(
+                                                       gi.method)
+                                                 : "none");
+  cJSON_AddItemToObject(o, "acceptance", num(gi.acceptance));
+  cJSON_AddItemToObject(o, "step_size", num(gi.step));
+  cJSON_AddNumberToObject(o, "mala_steps", (double)gi.steps);
+  cJSON_AddNumberToObject(o, "samples", (double)gi.calls);
+  cJSON_AddNumberToObject(o, "last_step", (double)t->last_step);
+  cJSON_AddItemToObject(o, "W2_star", num(t->last_w2));
+  cJSON_AddItemToObject(o, "KL_star", num(t->last_kl));
+  return o;
+}
+
+static void star_free(star *t) {
+  fpf_gibbs_destroy(t->ref);
+  free(t->z);
 }
 
 /* ---- the command ------------------------------------------------------- */
@@ -455,6 +581,7 @@ typedef struct run_state {
   double *z0;
   FILE *csv;
   history h;
+  star star;
 } run_state;
 
 static const char *const run_outputs[] = {
@@ -468,7 +595,8 @@ static fpf_status setup(run_state *s, const char *dir, fpf_error *err) {
       (st = make_landscape(c, &s->L, &s->plugin, err)))
     return st;
   c->dyn.log = fpf_cli_log;
-  if ((st = fpf_dyn_create(&s->dyn, s->L, (size_t)c->n, s->z0, &c->dyn, err)))
+  if ((st = fpf_dyn_create(&s->dyn, s->L, (size_t)c->n, s->z0, &c->dyn, err)) ||
+      (st = star_setup(&s->star, c, s->L, s->z0, err)))
     return st;
   if ((st = fpf_cli_mkdirs(dir, err)) || (st = history_alloc(&s->h, c->steps,
                                                              err)))
@@ -514,9 +642,17 @@ static fpf_status evolve(run_state *s, fpf_error *err) {
   fpf_status st = FPF_OK;
   for (long k = 0; k < s->c.steps; k++) {
     fpf_metrics m;
+    /* the row describes the particles before the step: keep them */
+    long step = fpf_dyn_steps_done(s->dyn);
+    int due = s->c.w2_every > 0 && step % s->c.w2_every == 0;
+    if (due)
+      memcpy(s->star.z, fpf_dyn_particles(s->dyn),
+             s->star.n * s->star.d * sizeof(double));
     if ((st = fpf_dyn_step(s->dyn, &m, err))) break;
+    s->star.w2 = s->star.kl = NAN;
+    if (due) star_measure(&s->star, &s->c, s->L, &m);
     history_push(&s->h, &m);
-    csv_row(s->csv, &m);
+    csv_row(s->csv, &m, s->star.w2, s->star.kl);
     if (fflush(s->csv) != 0 || ferror(s->csv)) {
       st = fpf_error_set(err, FPF_EIO, "cannot write metrics.csv: %s",
                          strerror(errno));
@@ -545,7 +681,8 @@ static void finish(run_state *s, const char *dir, double wall,
   if (fpf_npy_write(fpf_cli_path(path, sizeof path, dir, "z_final.npy"), z1, 2,
                     shape, &err))
     fpf_cli_error("%s", err.msg);
-  if (write_summary(dir, &s->c, &s->h, wall, failure, &err))
+  if (write_summary(dir, &s->c, &s->h, wall, failure,
+                    star_json(&s->star, &s->c), &err))
     fpf_cli_error("%s", err.msg);
   if (!s->c.figure || s->h.n == 0) return;
   char title[FPF_CFG_STR + 96];
@@ -568,6 +705,7 @@ static void finish(run_state *s, const char *dir, double wall,
 static void cleanup(run_state *s) {
   if (s->csv) fclose(s->csv);
   fpf_dyn_destroy(s->dyn);
+  star_free(&s->star);
   fpf_landscape_destroy(s->L);
   free(s->z0);
   history_free(&s->h);

@@ -11,8 +11,10 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "fpflow/transport.h"
+
 typedef enum { T_DOUBLE, T_LONG, T_SIZE, T_U64, T_BOOL, T_STR, T_BANDWIDTH,
-               T_FORM, T_TRIGGER } ktype;
+               T_FORM, T_TRIGGER, T_METHOD } ktype;
 
 typedef struct key {
   const char *section, *name;
@@ -77,6 +79,10 @@ static const key keys[] = {
      "source (-grad rho (1 + log rho)) | wasserstein (-grad log rho)"},
     {"kde", "bandwidth", T_BANDWIDTH, OFF(dyn.bandwidth),
      "a number h > 0, or scott | silverman | median"},
+    {"kde", "kde_method", T_METHOD, OFF(dyn.kde_method),
+     "auto | exact | binned (FFT on a grid, d <= 3)"},
+    {"kde", "single_precision", T_BOOL, OFF(dyn.single_precision),
+     "products in float when d > 32 (about twice as fast)"},
     {"kde", "leave_one_out", T_BOOL, OFF(dyn.leave_one_out),
      "drop the self term of the KDE"},
     {"kde", "knn_k", T_SIZE, OFF(dyn.knn_k),
@@ -109,6 +115,12 @@ static const key keys[] = {
      "steps of slack between the three criteria"},
     {"detect", "use_log", T_BOOL, OFF(det.use_log),
      "drop test on log C instead of C"},
+    {"transport", "w2_every", T_LONG, OFF(w2_every),
+     "W2_star and KL_star to rho* every k steps (0: off)"},
+    {"transport", "w2_method", T_STR, OFF(w2_method),
+     "auto | exact | sinkhorn | bures | sliced"},
+    {"transport", "w2_reference_n", T_LONG, OFF(w2_reference_n),
+     "points in the reference sample of rho* (0: n)"},
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 
@@ -135,6 +147,7 @@ void fpf_config_defaults(fpf_run_config *c) {
   c->rosen_b = 100.0;
   c->decoder_hidden = 128;
   c->decoder_dx = 16;
+  strcpy(c->w2_method, "auto");
 }
 
 static const key *find_key(const char *section, const char *name) {
@@ -221,6 +234,10 @@ static fpf_status set_value(fpf_run_config *c, const key *k, const char *val,
       if (fpf_entropy_form_parse(val, (fpf_entropy_form *)p))
         what = "source or wasserstein";
       break;
+    case T_METHOD:
+      if (fpf_kde_method_parse(val, (fpf_kde_method *)p))
+        what = "auto, exact or binned";
+      break;
     case T_TRIGGER:
       if (!strcmp(val, "C")) *(fpf_trigger *)p = FPF_TRIGGER_C;
       else if (!strcmp(val, "C_vel")) *(fpf_trigger *)p = FPF_TRIGGER_C_VEL;
@@ -305,7 +322,8 @@ static int on_key(void *user, const char *section, const char *name,
   if (section[0] && !known_section) {
     x->st = fpf_error_set(x->err, FPF_EINVAL,
                           "%s: unknown section [%s] (sections: run, init, "
-                          "landscape, schedule, dynamics, kde, reset, detect)",
+                          "landscape, schedule, dynamics, kde, reset, detect, "
+                          "transport)",
                           where, section);
     return 0;
   }
@@ -452,6 +470,18 @@ fpf_status fpf_config_check(const fpf_run_config *c, fpf_error *err) {
     return fpf_error_set(err, FPF_EINVAL,
                          "landscape = '%s' is unknown (two_wells, quadratic, "
                          "mixture, rosenbrock, decoder, plugin)", ls);
+  fpf_w2_method wm;
+  if (c->w2_every < 0)
+    return fpf_error_set(err, FPF_EINVAL,
+                         "w2_every = %ld: must be >= 0 (0: off)", c->w2_every);
+  if (c->w2_reference_n < 0)
+    return fpf_error_set(err, FPF_EINVAL,
+                         "w2_reference_n = %ld: must be >= 0 (0: n)",
+                         c->w2_reference_n);
+  if (fpf_w2_method_parse(c->w2_method, &wm))
+    return fpf_error_set(err, FPF_EINVAL,
+                         "w2_method = '%s' is unknown (auto, exact, sinkhorn, "
+                         "bures, sliced)", c->w2_method);
   if (c->det.window < 1)
     return fpf_error_set(err, FPF_EINVAL, "window = %ld: must be >= 1",
                          c->det.window);
@@ -492,6 +522,9 @@ static void write_value(const fpf_run_config *c, const key *k, FILE *f) {
       break;
     case T_TRIGGER:
       fputs(*(const fpf_trigger *)p == FPF_TRIGGER_C ? "C" : "C_vel", f);
+      break;
+    case T_METHOD:
+      fputs(fpf_kde_method_name(*(const fpf_kde_method *)p), f);
       break;
   }
 }

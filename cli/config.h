@@ -34,6 +34,9 @@ typedef struct fpf_run_config {
   char plugin[FPF_CFG_STR], plugin_args[FPF_CFG_STR];
   int figure;
   int n_given; /* n was set explicitly (an init file must agree) */
+  /* W2 and KL to the stationary law every w2_every steps (0: off) */
+  long w2_every, w2_reference_n;
+  char w2_method[FPF_CFG_STR];
 } fpf_run_config;
 
 /* The built-in default: the source document's quick start. */

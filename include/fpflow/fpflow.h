@@ -10,6 +10,10 @@
  *   dyn.h        Euler-Maruyama particle dynamics with resets
  *   detect.h     post-hoc detection of phase transitions
  *   npy.h        NumPy .npy files
+ *   monitor.h    observables of training snapshots
+ *   snapshots.h  readers for series of latents (.npy, HDF5)
+ *   pde.h        the grid solver in 1-2 dimensions
+ *   transport.h  Wasserstein distances, Gibbs samples, KL
  */
 #ifndef FPFLOW_FPFLOW_H
 #define FPFLOW_FPFLOW_H
@@ -19,7 +23,11 @@
 #include "fpflow/flow.h"
 #include "fpflow/kde.h"
 #include "fpflow/landscape.h"
+#include "fpflow/monitor.h"
 #include "fpflow/npy.h"
+#include "fpflow/pde.h"
+#include "fpflow/snapshots.h"
+#include "fpflow/transport.h"
 #include "fpflow/rng.h"
 #include "fpflow/status.h"
 #include "fpflow/version.h"

@@ -24,6 +24,7 @@ enum {
   FPF_STREAM_RESET_DRAW = 2,
   FPF_STREAM_INIT = 3,
   FPF_STREAM_SUBSAMPLE = 4,
+  /* 8, 9, 10: the transport module's draws (transport.h) */
   FPF_STREAM_USER = 16
 };
 
