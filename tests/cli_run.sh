@@ -5,61 +5,14 @@
 # run that blows up part-way and a Cholesky failure (exit 1, what was done
 # is kept).  Prints a PASS or FAIL line per check; exits 1 if any failed.
 # usage: bash cli_run.sh /path/to/fpflow
-set -u
-FPFLOW=${1:?usage: cli_run.sh /path/to/fpflow}
-DIR=$(mktemp -d)
-trap 'rm -rf "$DIR"' EXIT
-NFAIL=0
-NPASS=0
+# shellcheck source=tests/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-pass() {
-  echo "PASS: $*"
-  NPASS=$((NPASS + 1))
-}
+# run NAME ARGS... and expect NAME CODE PATTERNS -- ARGS...: lib.sh's
+# invoke and expect_exit for `fpflow run`.
+run() { invoke run "$@"; }
+expect() { expect_exit run "$@"; }
 
-fail() {
-  echo "FAIL: $*"
-  NFAIL=$((NFAIL + 1))
-}
-
-# check NAME COMMAND...: PASS when COMMAND succeeds.
-check() {
-  local name=$1
-  shift
-  if "$@"; then pass "$name"; else fail "$name"; fi
-}
-
-# run NAME ARGS...: runs `fpflow run ARGS`, keeps stdout, stderr and the
-# exit code in $DIR/NAME.out, NAME.err and RC.
-run() {
-  local name=$1
-  shift
-  "$FPFLOW" run "$@" >"$DIR/$name.out" 2>"$DIR/$name.err"
-  RC=$?
-}
-
-# expect NAME CODE PATTERNS -- ARGS...: exit code CODE and every
-# |-separated fixed PATTERN in stderr.
-expect() {
-  local name=$1 code=$2 patterns=$3 p ok=1
-  shift 4
-  run "$name" "$@"
-  if [ "$RC" -ne "$code" ]; then
-    fail "$name: exit $RC, not $code: $(head -c 300 "$DIR/$name.err")"
-    return
-  fi
-  IFS='|' read -ra pats <<<"$patterns"
-  for p in "${pats[@]}"; do
-    if ! grep -qF -- "$p" "$DIR/$name.err"; then
-      fail "$name: no '$p' in stderr: $(head -c 300 "$DIR/$name.err")"
-      ok=0
-    fi
-  done
-  [ "$ok" -eq 1 ] && pass "$name (exit $code, names: $patterns)"
-}
-
-# lines FILE: number of lines.
-lines() { wc -l <"$1" | tr -d ' '; }
 
 # npy_offset FILE: bytes before the data of a version 1 .npy file.
 npy_offset() {

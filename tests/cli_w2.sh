@@ -7,56 +7,13 @@
 # identical results on 1 and 2 threads.  Prints PASS or FAIL per check;
 # exits 1 if any failed.
 # usage: bash cli_w2.sh /path/to/fpflow
-set -u
-FPFLOW=${1:?usage: cli_w2.sh /path/to/fpflow}
-DIR=$(mktemp -d)
-trap 'rm -rf "$DIR"' EXIT
-NFAIL=0
-NPASS=0
+# shellcheck source=tests/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-pass() {
-  echo "PASS: $*"
-  NPASS=$((NPASS + 1))
-}
-
-fail() {
-  echo "FAIL: $*"
-  NFAIL=$((NFAIL + 1))
-}
-
-check() {
-  local name=$1
-  shift
-  if "$@"; then pass "$name"; else fail "$name"; fi
-}
-
-# w2 NAME ARGS...: runs `fpflow w2 ARGS`; stdout, stderr in NAME.out/.err.
-w2() {
-  local name=$1
-  shift
-  "$FPFLOW" w2 "$@" >"$DIR/$name.out" 2>"$DIR/$name.err"
-  RC=$?
-}
-
-# expect NAME CODE PATTERNS -- ARGS...: exit code CODE and every
-# |-separated fixed PATTERN in stderr.
-expect() {
-  local name=$1 code=$2 patterns=$3 p ok=1
-  shift 4
-  w2 "$name" "$@"
-  if [ "$RC" -ne "$code" ]; then
-    fail "$name: exit $RC, not $code: $(head -c 300 "$DIR/$name.err")"
-    return
-  fi
-  IFS='|' read -ra pats <<<"$patterns"
-  for p in "${pats[@]}"; do
-    if ! grep -qF -- "$p" "$DIR/$name.err"; then
-      fail "$name: no '$p' in stderr: $(head -c 300 "$DIR/$name.err")"
-      ok=0
-    fi
-  done
-  [ "$ok" -eq 1 ] && pass "$name (exit $code, names: $patterns)"
-}
+# w2 NAME ARGS... and expect NAME CODE PATTERNS -- ARGS...: lib.sh's
+# invoke and expect_exit for `fpflow w2`.
+w2() { invoke w2 "$@"; }
+expect() { expect_exit w2 "$@"; }
 
 # value NAME KEY: the value of "KEY value" in NAME.out.
 value() { awk -v k="$2" '$1 == k { print $2 }' "$DIR/$1.out"; }
