@@ -42,6 +42,8 @@ static void usage(FILE *f) {
           "seeds and takes longer.\n\n"
           "options:\n"
           "  --full          the large-N version\n"
+          "  --quick         only fpflow's own correctness checks, reduced\n"
+          "                  (what the test suite runs; a few seconds)\n"
           "  -o, --out DIR   output directory (created if missing)\n"
           "  -q, --quiet     print errors only\n"
           "  -v, --verbose   also print the figures written\n"
@@ -305,7 +307,7 @@ static int parse_args(int argc, char **argv, vf_ctx *v) {
   while ((ch = getopt_long(argc, argv, "o:qvh", opts, NULL)) != -1) {
     switch (ch) {
       case 'f': v->mode = VF_FULL; break;
-      /* --quick is the reduced form that ctest runs; not in --help */
+      /* --quick is the reduced form that ctest runs */
       case 'Q': v->mode = VF_QUICK; break;
       case 'o': v->out = optarg; break;
       case 'q': fpf_cli_verbosity = 0; break;

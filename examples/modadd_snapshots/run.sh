@@ -6,7 +6,7 @@
 #
 # usage: bash run.sh [--short] [OUT]        (OUT: default out/modadd)
 #   --short   a 150-step schedule (a few seconds; the test suite's run)
-# fpflow is $FPFLOW, else the one on PATH, else ../../build/fpflow.
+# fpflow is $FPFLOW, else this tree's build/fpflow, else the one on PATH.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 short=0
@@ -15,7 +15,9 @@ if [ "${1:-}" = --short ]; then
   shift
 fi
 out=${1:-out/modadd}
-fpflow=${FPFLOW:-$(command -v fpflow || echo "$here/../../build/fpflow")}
+if [ -n "${FPFLOW:-}" ]; then fpflow=$FPFLOW
+elif [ -x "$here/../../build/fpflow" ]; then fpflow="$here/../../build/fpflow"
+else fpflow=$(command -v fpflow); fi
 # Debian's NumPy (python3-numpy), whatever python3 comes first on PATH.
 py=/usr/bin/python3
 # One BLAS thread: the matrices are small, and the machine may be shared.

@@ -49,8 +49,10 @@ def _from_torch(x):
 
 
 def _shape_text(shape):
-    return "(" + ", ".join("n" if s is None else str(s) for s in shape) + (
-        ",)" if len(shape) == 1 else ")")
+    """(n, d) for (None, None): free lengths named in order n, d, k."""
+    names = iter(("n", "d", "k", "m"))
+    return "(" + ", ".join(next(names) if s is None else str(s)
+                           for s in shape) + (",)" if len(shape) == 1 else ")")
 
 
 def as_input(x, name, shape=None):

@@ -421,4 +421,8 @@ class FokkerPlanckDynamics(Dynamics):
         if loss_fn is None:
             raise TypeError("FokkerPlanckDynamics needs loss_fn (a "
                             "Landscape or a callable)")
+        if latent_dim is not None and (int(latent_dim) != latent_dim or
+                                       latent_dim < 1):
+            raise ValueError("FokkerPlanckDynamics: latent_dim = %r must be "
+                             "a whole number >= 1" % (latent_dim,))
         super().__init__(loss_fn, d=latent_dim, **options)

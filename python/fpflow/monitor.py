@@ -54,6 +54,10 @@ class Monitor:
     def __init__(self, n, d, mode="model", *, alert=None, detect=None,
                  **options):
         _lib.require("fpf_monitor_push", "fpflow.Monitor")
+        for name, v in (("n", n), ("d", d)):
+            if int(v) != v or v < 1:
+                raise ValueError("Monitor: %s = %r must be a whole number "
+                                 ">= 1" % (name, v))
         _lib.check_options_layout("fpf_monitor_options_init",
                                   _lib.fpf_monitor_options,
                                   "fpflow.Monitor")
