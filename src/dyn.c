@@ -266,7 +266,7 @@ static void reset_particles(fpf_dyn *dy, double *z, long step) {
   double *draw = dy->grad; /* free until the next step's landscape call */
   if (n <= RESET_EXACT_MAX) {
     /* the draws: U (nr x n) times the deviations (n x d) */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (nr * n * 20 > FPF_PAR_MIN)
     for (size_t r = 0; r < nr; r++)
       fpf_rng_normals(seed, FPF_STREAM_RESET_DRAW, (uint64_t)step, r,
                       dy->U + r * n, n);
@@ -279,7 +279,7 @@ static void reset_particles(fpf_dyn *dy, double *z, long step) {
      * scale sqrt(1.5 n / ((n - 1) M)) keeps the covariance at 1.5 Sigma */
     double scale = sqrt(1.5 * (double)n /
                         ((double)(n - 1) * (double)RESET_TERMS));
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (nr * RESET_TERMS * d > FPF_PAR_MIN)
     for (size_t r = 0; r < nr; r++) {
       double u[RESET_TERMS], w[RESET_TERMS], *x = draw + r * d;
       fpf_rng_uniforms(seed, FPF_STREAM_RESET_DRAW, (uint64_t)step,
@@ -338,7 +338,7 @@ static void update(fpf_dyn *dy) {
   const double *mu = fpf_flow_drift(dy->flow);
   const double *Lc = fpf_flow_cholesky(dy->flow);
   double dt = dy->o.dt, s = sqrt(2.0 * dt), t0 = omp_get_wtime();
-#pragma omp parallel for schedule(static) if (n * d > 4096)
+#pragma omp parallel for schedule(static) if (n * d * 20 > FPF_PAR_MIN)
   for (size_t i = 0; i < n; i++)
     fpf_rng_normals(dy->o.seed, FPF_STREAM_NOISE, (uint64_t)dy->step, i,
                     dy->noise + i * d, d);
@@ -353,7 +353,7 @@ static void update(fpf_dyn *dy) {
   }
   double t1 = omp_get_wtime();
   dy->prof[FPF_PHASE_NOISE] += t1 - t0;
-#pragma omp parallel for schedule(static) if (n * d > 16384)
+#pragma omp parallel for schedule(static) if (n * d * 4 > FPF_PAR_MIN)
   for (size_t i = 0; i < n * d; i++)
     dy->z_next[i] = dy->z[i] + mu[i] * dt + dy->noise[i];
   dy->prof[FPF_PHASE_UPDATE] += omp_get_wtime() - t1;

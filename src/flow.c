@@ -287,7 +287,7 @@ static void times_D(fpf_flow *f, size_t n) {
                   f->DS, d);
     return;
   }
-#pragma omp parallel for schedule(static) if (n * d * d > 65536)
+#pragma omp parallel for schedule(static) if (n * d * d * 2 > FPF_PAR_MIN)
   for (size_t i = 0; i < n; i++) {
     /* row i of S D, accumulated along the rows of D (vectorised over a) */
     double *out = f->DS + i * d;
@@ -335,7 +335,7 @@ static void per_particle(fpf_flow *f, const fpf_flow_input *in,
                          const fpf_flow_params *p) {
   size_t n = in->n, d = f->d;
   int src = p->entropy_form == FPF_ENTROPY_SOURCE;
-#pragma omp parallel for schedule(static) if (n * d > 16384)
+#pragma omp parallel for schedule(static) if (n * d * 20 > FPF_PAR_MIN)
   for (size_t i = 0; i < n; i++) {
     const double *s = f->score + i * d, *ds = f->DS + i * d;
     const double *gl = in->grad ? in->grad + i * d : NULL;

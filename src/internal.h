@@ -61,6 +61,16 @@ static inline size_t fpf_mul_size(size_t n, size_t m) {
 #define FPF_LOG2PI 1.8378770664093454836
 
 /*
+ * Work (in flops, roughly; ~2 ms of one core) below which a loop stays
+ * on one thread.  A
+ * parallel region costs microseconds on an idle machine, and on a loaded
+ * one its barrier can wait a whole time slice: a 256 x 32 step took
+ * 0.56 ms on one thread and 56 ms on two while another two-thread job
+ * ran (measured here).
+ */
+#define FPF_PAR_MIN ((size_t)8000000)
+
+/*
  * BLAS the deterministic way.  fpflow runs OpenBLAS on one thread and
  * splits each large product itself into fixed blocks of rows (or of
  * output columns) that OpenMP threads take in any order.  Every entry of

@@ -373,7 +373,7 @@ static void centre_sources(fpf_kde *k, const double *z, size_t n) {
   for (size_t i = 0; i < n; i++)
     for (size_t c = 0; c < d; c++) k->mean[c] += z[i * d + c];
   for (size_t c = 0; c < d; c++) k->mean[c] /= (double)n;
-#pragma omp parallel for schedule(static) if (n * d > 65536)
+#pragma omp parallel for schedule(static) if (n * d * 4 > FPF_PAR_MIN)
   for (size_t i = 0; i < n; i++) {
     double s = 0;
     for (size_t c = 0; c < d; c++) {
@@ -452,7 +452,7 @@ static void direct_block(fpf_kde *k, const double *xc, size_t rows,
   memset(k->P, 0, rows * d * sizeof *k->P);
   for (size_t j0 = 0; j0 < n; j0 += bc) {
     size_t cols = n - j0 < bc ? n - j0 : bc;
-#pragma omp parallel for schedule(static) if (rows * cols > 20000)
+#pragma omp parallel for schedule(static) if (rows * cols * (d + 8) > FPF_PAR_MIN)
     for (size_t i = 0; i < rows; i++)
       direct_rows(k, xc, i, j0, cols, self0, inv2h2, bestbuf);
   }
@@ -506,7 +506,7 @@ static void direct_block(fpf_kde *k, const double *xc, size_t rows,
 /* Single-precision copies of the centred sources (f32 mode). */
 static void centre_f32(fpf_kde *k, size_t n) {
   size_t nd = n * k->d;
-#pragma omp parallel for schedule(static) if (nd > 65536)
+#pragma omp parallel for schedule(static) if (nd > FPF_PAR_MIN)
   for (size_t i = 0; i < nd; i++) k->zc32[i] = (float)k->zc[i];
 }
 
@@ -654,7 +654,7 @@ fpf_status fpf_kde_flux_divergence(fpf_kde *k, const double *z, size_t n,
   centre_sources(k, z, n);
   /* w_ij = exp(e_ij - lse_i), lse_i = log_rho_i + lognorm;
    * q_i = sum_j w_ij (zc_j - zc_i) . v_j / h^2 */
-#pragma omp parallel for schedule(dynamic, 16) if (n * n > 20000)
+#pragma omp parallel for schedule(dynamic, 16) if (n * n * (d + 8) > FPF_PAR_MIN)
   for (size_t i = 0; i < n; i++) {
     const double *zi = k->zc + i * d;
     double lse = log_rho[i] + lognorm, q = 0;

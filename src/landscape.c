@@ -400,7 +400,7 @@ fpf_status fpf_landscape_eval(fpf_landscape *L, size_t n, const double *z,
     if ((st = fpf_landscape_reserve(L, n, err))) return st;
     decoder_batch(L, n, z, value, grad);
   } else {
-#pragma omp parallel for schedule(static) if (n * d > 4096)
+#pragma omp parallel for schedule(static) if (n * d * 20 > FPF_PAR_MIN)
     for (size_t i = 0; i < n; i++) {
       const double *zi = z + i * d;
       double *gi = grad ? grad + i * d : NULL, v = 0;

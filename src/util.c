@@ -75,12 +75,12 @@ void fpf_logf(fpf_log_fn fn, void *user, fpf_log_level level,
 }
 
 void fpf_to_float(const double *a, float *b, size_t n) {
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for schedule(static) if (n > FPF_PAR_MIN)
   for (size_t i = 0; i < n; i++) b[i] = (float)a[i];
 }
 
 void fpf_to_double(const float *a, double *b, size_t n) {
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for schedule(static) if (n > FPF_PAR_MIN)
   for (size_t i = 0; i < n; i++) b[i] = (double)a[i];
 }
 
