@@ -14,6 +14,7 @@
  *   snapshots.h  readers for series of latents (.npy, HDF5)
  *   pde.h        the grid solver in 1-2 dimensions
  *   transport.h  Wasserstein distances, Gibbs samples, KL
+ *   grok.h       the modular-addition trainer
  */
 #ifndef FPFLOW_FPFLOW_H
 #define FPFLOW_FPFLOW_H
@@ -21,6 +22,7 @@
 #include "fpflow/detect.h"
 #include "fpflow/dyn.h"
 #include "fpflow/flow.h"
+#include "fpflow/grok.h"
 #include "fpflow/kde.h"
 #include "fpflow/landscape.h"
 #include "fpflow/monitor.h"
