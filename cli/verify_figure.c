@@ -2,43 +2,19 @@
  * The figures of `fpflow verify`: panels of curves and points drawn with
  * PLplot's pngcairo device.
  *
- * PLplot's failures are trapped as in figure.c: plabort() writes to a
- * buffer installed with plsError, plexit() is redirected with plsexit to
- * a longjmp back here, and every call that could warn on stderr (an
- * empty window, an unknown device) is avoided by checking first.
+ * fpf_plot_png (figure.h) traps PLplot's failures; every call that could
+ * warn on stderr (an empty window, an unknown device) is avoided by
+ * checking first.
  */
 #define _POSIX_C_SOURCE 200809L
-#include <errno.h>
 #include <math.h>
 #include <plplot.h>
-#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "figure.h"
 #include "verify.h"
-
-/* The state plsexit's plain function pointer can reach: one figure at a
-   time, from the command line's single thread. */
-static struct {
-  jmp_buf jump;
-  int active;
-  PLINT code;
-  char sink[2048];
-  char msg[512];
-} trap;
-
-static int on_plexit(const char *msg) {
-  if (!trap.active) return 1;
-  if (!trap.msg[0]) snprintf(trap.msg, sizeof trap.msg, "%s", msg);
-  longjmp(trap.jump, 1);
-}
-
-static void on_plabort(const char *msg) {
-  if (!trap.msg[0]) snprintf(trap.msg, sizeof trap.msg, "%s", msg);
-}
 
 int vf_figure_available(void) {
   int n = 128, found = 0;
@@ -222,33 +198,9 @@ static void draw(const fig_job *j) {
   }
 }
 
-static int render(const char *tmp, const fig_job *j, int width, int height) {
-  PLINT old, strm;
-  plgstrm(&old);
-  plmkstrm(&strm);
-  trap.code = 0;
-  trap.msg[0] = '\0';
-  plsError(&trap.code, trap.sink);
-  plsexit(on_plexit);
-  plsabort(on_plabort);
-  trap.active = 1;
-  int failed = 0;
-  if (setjmp(trap.jump) == 0) {
-    plsdev("pngcairo");
-    plsfnam(tmp);
-    plspage(0, 0, width, height, 0, 0);
-    set_colours();
-    plinit();
-    if (!trap.code) draw(j);
-  } else {
-    failed = 1;
-  }
-  trap.active = 0;
-  plend1();
-  plsexit(NULL);
-  plsabort(NULL);
-  plsstrm(old);
-  return failed || trap.code;
+static void draw_cb(const void *arg) {
+  set_colours();
+  draw(arg);
 }
 
 int vf_figure_write(const char *path, const vf_panel *p, int npanels,
@@ -262,27 +214,9 @@ int vf_figure_write(const char *path, const vf_panel *p, int npanels,
     for (int i = 0; !st && i < p[k].ns; i++, m++)
       if (!(buf[m] = transform(&p[k].s[i], p[k].logx, p[k].logy)))
         st = fpf_error_set(err, FPF_ENOMEM, "figure: no memory");
-  char tmp[4200];
-  if (!st && snprintf(tmp, sizeof tmp, "%s.XXXXXX", path) >= (int)sizeof tmp)
-    st = fpf_error_set(err, FPF_EINVAL, "figure %s: path too long", path);
-  int fd = st ? -1 : mkstemp(tmp);
-  if (!st && fd < 0)
-    st = fpf_error_set(err, FPF_EIO, "figure %s: no temporary file: %s",
-                       path, strerror(errno));
   if (!st) {
-    close(fd);
     fig_job j = {p, npanels, buf};
-    struct stat sb;
-    if (render(tmp, &j, width, height))
-      st = fpf_error_set(err, FPF_EIO, "figure %s: PLplot failed: %s", path,
-                         trap.msg[0] ? trap.msg : "no message");
-    else if (stat(tmp, &sb) != 0 || sb.st_size == 0)
-      st = fpf_error_set(err, FPF_EIO, "figure %s: PLplot wrote nothing",
-                         path);
-    else if (chmod(tmp, 0644) != 0 || rename(tmp, path) != 0)
-      st = fpf_error_set(err, FPF_EIO, "figure %s: cannot write it: %s",
-                         path, strerror(errno));
-    if (st) unlink(tmp);
+    st = fpf_plot_png(path, width, height, draw_cb, &j, err);
   }
   for (size_t i = 0; buf && i < total; i++) free(buf[i]);
   free(buf);
