@@ -1,44 +1,20 @@
 /*
  * The grok figure (grok_figure.h), drawn with PLplot's pngcairo device.
  *
- * PLplot's failures are trapped as in figure.c: plabort() writes to a
- * buffer installed with plsError, plexit() is redirected with plsexit to
- * a handler that jumps back here instead of exiting, and every range is
+ * fpf_plot_png (figure.h) traps PLplot's failures, and every range is
  * made non-empty before plwind so that plwarn() (which always prints)
  * has no cause to speak.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "grok_figure.h"
 
-#include <errno.h>
+#include "figure.h"
+
 #include <math.h>
 #include <plplot.h>
-#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-/* The state plsexit's plain function pointer can reach; one figure at a
-   time. */
-static struct {
-  jmp_buf jump;
-  int active;
-  PLINT code;
-  char sink[2048]; /* plabort's sprintf target (its MSGLEN is 1024) */
-  char msg[512];
-} trap;
-
-static int on_exit_call(const char *msg) {
-  if (!trap.active) return 1;
-  if (!trap.msg[0]) snprintf(trap.msg, sizeof trap.msg, "%s", msg);
-  longjmp(trap.jump, 1);
-}
-
-static void on_abort_call(const char *msg) {
-  if (!trap.msg[0]) snprintf(trap.msg, sizeof trap.msg, "%s", msg);
-}
 
 enum { COL_BG, COL_FG, COL_TRAIN, COL_TEST, COL_C, COL_GROK,
        COL_TRANS, COL_RESET, COL_THR, NCOL };
@@ -264,47 +240,16 @@ static void draw(const fpf_grok_figure *f, double *buf) {
               0.31, 1, buf);
 }
 
-static int render(const char *file, const fpf_grok_figure *f, double *buf) {
-  PLINT old, strm;
-  plgstrm(&old);
-  plmkstrm(&strm);
-  trap.code = 0;
-  trap.msg[0] = '\0';
-  plsError(&trap.code, trap.sink);
-  plsexit(on_exit_call);
-  plsabort(on_abort_call);
-  trap.active = 1;
-  int failed = 0;
-  if (setjmp(trap.jump) == 0) {
-    plsdev("pngcairo");
-    plsfnam(file);
-    plspage(0, 0, 1200, 1100, 0, 0);
-    set_colours();
-    plinit();
-    if (!trap.code) draw(f, buf);
-  } else {
-    failed = 1;
-  }
-  trap.active = 0;
-  plend1();
-  plsexit(NULL);
-  plsabort(NULL);
-  plsstrm(old);
-  return failed || trap.code;
-}
+/* What the drawing needs, through fpf_plot_png's one pointer. */
+typedef struct grok_job {
+  const fpf_grok_figure *f;
+  double *buf;
+} grok_job;
 
-static int have_pngcairo(void) {
-  int n = 128, found = 0;
-  const char **menu = malloc(n * sizeof *menu);
-  const char **devs = malloc(n * sizeof *devs);
-  if (menu && devs) {
-    plgFileDevs(&menu, &devs, &n);
-    for (int i = 0; i < n; i++)
-      if (!strcmp(devs[i], "pngcairo")) found = 1;
-  }
-  free(menu);
-  free(devs);
-  return found;
+static void draw_cb(const void *arg) {
+  const grok_job *j = arg;
+  set_colours();
+  draw(j->f, j->buf);
 }
 
 int fpf_grok_figure_write(const char *path, const fpf_grok_figure *f,
@@ -314,38 +259,11 @@ int fpf_grok_figure_write(const char *path, const fpf_grok_figure *f,
   if (f->n > (size_t)1 << 28)
     return fpf_error_set(err, FPF_EINVAL, "figure %s: %zu rows is too many",
                          path, f->n);
-  if (!have_pngcairo())
-    return fpf_error_set(err, FPF_EUNSUPPORTED,
-                         "figure %s: PLplot has no pngcairo device", path);
-  size_t len = strlen(path);
-  char *tmp = malloc(len + 8);
   double *buf = malloc((2 * f->n + 1) * sizeof *buf);
-  if (!tmp || !buf) {
-    free(tmp);
-    free(buf);
+  if (!buf)
     return fpf_error_set(err, FPF_ENOMEM, "figure %s: no memory", path);
-  }
-  memcpy(tmp, path, len);
-  memcpy(tmp + len, ".XXXXXX", 8);
-  int fd = mkstemp(tmp), st = FPF_OK;
-  if (fd < 0) {
-    st = fpf_error_set(err, FPF_EIO, "figure %s: cannot create a temporary "
-                       "file: %s", path, strerror(errno));
-  } else {
-    close(fd);
-    struct stat sb;
-    if (render(tmp, f, buf))
-      st = fpf_error_set(err, FPF_EIO, "figure %s: PLplot failed: %s", path,
-                         trap.msg[0] ? trap.msg : "no message");
-    else if (stat(tmp, &sb) != 0 || sb.st_size == 0)
-      st = fpf_error_set(err, FPF_EIO, "figure %s: PLplot wrote nothing",
-                         path);
-    else if (chmod(tmp, 0644) != 0 || rename(tmp, path) != 0)
-      st = fpf_error_set(err, FPF_EIO, "figure %s: cannot write: %s", path,
-                         strerror(errno));
-    if (st) unlink(tmp);
-  }
-  free(tmp);
+  grok_job j = {f, buf};
+  int st = fpf_plot_png(path, 1200, 1100, draw_cb, &j, err);
   free(buf);
   return st;
 }
