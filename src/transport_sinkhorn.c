@@ -59,48 +59,6 @@ typedef struct problem {
   double *a;       /* scratch */
 } problem;
 
-/*
- * e^x for x <= 0, in a form the compiler vectorises (libm's exp is not,
- * and was 8x slower here): x = k ln 2 + r with |r| <= ln 2 / 2, k
- * rounded by adding and removing 1.5 2^52, e^r by its Taylor polynomial
- * of degree 13 (truncation below 1e-17 relative), 2^k built from k's
- * bits; ln 2 is split in two so that r is exact.  Measured relative
- * error <= 2.3e-16 on [-700, 0].  Below -708 it returns 0: in a
- * log-sum-exp taken relative to its largest term such terms are below
- * round-off.
- */
-static inline double exp_neg(double x) {
-  const double log2e = 1.4426950408889634, ln2hi = 0.693147180369123816490,
-               ln2lo = 1.90821492927058770002e-10, shift = 0x1.8p52;
-  double xc = x < -708.0 ? -708.0 : x;
-  union {
-    double d;
-    uint64_t u;
-  } kk = {.d = xc * log2e + shift};
-  double k = kk.d - shift;
-  double r = (xc - k * ln2hi) - k * ln2lo;
-  double p = 1.0 / 6227020800.0;
-  p = p * r + 1.0 / 479001600.0;
-  p = p * r + 1.0 / 39916800.0;
-  p = p * r + 1.0 / 3628800.0;
-  p = p * r + 1.0 / 362880.0;
-  p = p * r + 1.0 / 40320.0;
-  p = p * r + 1.0 / 5040.0;
-  p = p * r + 1.0 / 720.0;
-  p = p * r + 1.0 / 120.0;
-  p = p * r + 1.0 / 24.0;
-  p = p * r + 1.0 / 6.0;
-  p = p * r + 0.5;
-  p = p * r + 1.0;
-  p = p * r + 1.0;
-  /* kk's low bits hold k (two's complement); the shift drops the rest */
-  union {
-    uint64_t u;
-    double d;
-  } two_k = {.u = (kk.u + 1023) << 52};
-  return x < -708.0 ? 0.0 : p * two_k.d;
-}
-
 static double sqdist(const double *x, const double *y, size_t d) {
   double s = 0;
   for (size_t k = 0; k < d; k++) s += (x[k] - y[k]) * (x[k] - y[k]);
@@ -143,9 +101,11 @@ static int softmin(const side *X, const side *Y, size_t d, const double *C,
 #pragma omp simd reduction(max : m)
         for (size_t j = 0; j < ny; j++) m = t[j] > m ? t[j] : m;
       }
-      double s = 0;
-#pragma omp simd reduction(+ : s)
-      for (size_t j = 0; j < ny; j++) s += exp_neg(t[j] - m);
+      /* log-sum-exp relative to the row's largest term; fpflow's
+       * vectorised exp (util.c) */
+      for (size_t j = 0; j < ny; j++) t[j] -= m;
+      fpf_exp_nonpos(t, ny);
+      double s = fpf_sum(t, ny);
       out[i] = -eps * (m + log(s));
       e[i] = X->w[i] > 0 ? X->w[i] * fabs(expm1((old[i] - out[i]) * ie))
                          : 0;
