@@ -45,7 +45,8 @@ def step(z, xi, h):
     e *= f(1.0 / (h * h))
     np.exp(e, out=e)
     rowsum = e.sum(axis=1)
-    log_rho = np.log(rowsum) - f(math.log(n) + 0.5 * d * math.log(2 * math.pi * h * h))
+    norm = math.log(n) + 0.5 * d * math.log(2 * math.pi * h * h)
+    log_rho = np.log(rowsum) - f(norm)
     e /= rowsum[:, None]
     score = (e @ z - z) / f(h * h)
     del e
@@ -59,7 +60,8 @@ def step(z, xi, h):
     ds = score @ dmat
     mu2 = float(np.sum(mu.astype(np.float64) ** 2))
     with np.errstate(divide="ignore"):
-        a = 2 * log_rho.astype(np.float64) + np.log(np.sum(ds.astype(np.float64) ** 2, axis=1))
+        ds2 = np.sum(ds.astype(np.float64) ** 2, axis=1)
+        a = 2 * log_rho.astype(np.float64) + np.log(ds2)
     top = a.max()
     log_dgr = 0.5 * (top + math.log(np.exp(a - top).sum()))
     s_dot = float(np.mean(np.sum((mu - ds).astype(np.float64) * score, axis=1)))
@@ -72,7 +74,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("z")
     ap.add_argument("h", type=float)
-    ap.add_argument("--dtype", default="float64", choices=["float64", "float32"])
+    ap.add_argument("--dtype", default="float64",
+                    choices=["float64", "float32"])
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--warmup", type=int, default=2)
     args = ap.parse_args()
@@ -88,8 +91,9 @@ def main():
             metrics = m
         if k >= args.warmup:
             times.append(t)
-    json.dump(dict(peer="numpy", version=np.__version__, median_s=statistics.median(times),
-                   min_s=min(times), max_s=max(times), reps=len(times), **metrics), sys.stdout)
+    json.dump(dict(peer="numpy", version=np.__version__,
+                   median_s=statistics.median(times), min_s=min(times),
+                   max_s=max(times), reps=len(times), **metrics), sys.stdout)
     print()
 
 

@@ -29,12 +29,14 @@ def step(z, xi, h):
     e.fill_diagonal_(0)
     e.mul_(1.0 / (h * h)).exp_()
     rowsum = e.sum(dim=1)
-    log_rho = rowsum.log() - (math.log(n) + 0.5 * d * math.log(2 * math.pi * h * h))
+    norm = math.log(n) + 0.5 * d * math.log(2 * math.pi * h * h)
+    log_rho = rowsum.log() - norm
     e /= rowsum[:, None]
     score = (e @ z - z) / (h * h)
     del e
     # rho * score through logarithms: rho underflows at high d
-    grad_rho = torch.sign(score) * torch.exp(log_rho[:, None] + score.abs().log())
+    grad_rho = torch.sign(score) * torch.exp(log_rho[:, None]
+                                             + score.abs().log())
     g = -grad_rho * (1 + log_rho)[:, None]
     mu = -ETA * (z + LAM * g)
     fisher = z.T @ z / n
@@ -55,7 +57,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("z")
     ap.add_argument("h", type=float)
-    ap.add_argument("--dtype", default="float64", choices=["float64", "float32"])
+    ap.add_argument("--dtype", default="float64",
+                    choices=["float64", "float32"])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--warmup", type=int, default=2)
@@ -74,8 +77,9 @@ def main():
             metrics = m
         if k >= args.warmup:
             times.append(t)
-    json.dump(dict(peer="torch", version=torch.__version__, median_s=statistics.median(times),
-                   min_s=min(times), max_s=max(times), reps=len(times), **metrics), sys.stdout)
+    json.dump(dict(peer="torch", version=torch.__version__,
+                   median_s=statistics.median(times), min_s=min(times),
+                   max_s=max(times), reps=len(times), **metrics), sys.stdout)
     print()
 
 

@@ -77,10 +77,12 @@ static void usage(FILE *f) {
           "  --threads LIST    thread counts (2,1)\n"
           "  --reps R          timed steps, at least 7 (7)\n"
           "  --peers           also time bench/peer_numpy.py and\n"
-          "                    bench/peer_torch.py (Debian's /usr/bin/python3)\n"
+          "                    bench/peer_torch.py (Debian's\n"
+          "                    /usr/bin/python3)\n"
           "                    on the same particles, interleaved, and print\n"
           "                    fpflow/peer ratios\n"
-          "  --peer-dir DIR    where the peer scripts are (the source's bench/)\n"
+          "  --peer-dir DIR    where the peer scripts are (the source's\n"
+          "                    bench/)\n"
           "  --profile         time each phase of fpflow's step\n"
           "  --no-floor        skip the BLAS floor\n"
           "  -o FILE           also write every figure as JSON\n"
@@ -505,7 +507,8 @@ int fpf_cmd_bench(int argc, char **argv) {
   }
   printf("%-10s %-5s %3s  %-28s %7s %8s  %-19s", "N x d", "prec", "thr",
          "fpflow median (min-max) ms", "GF/s", "peak MB", "floor ms x");
-  if (a.peers) printf("  %-26s %-26s", "numpy ms  fpflow/np", "torch ms  fpflow/torch");
+  if (a.peers)
+    printf("  %-26s %-26s", "numpy ms  fpflow/np", "torch ms  fpflow/torch");
   printf("\n");
   for (int si = 0; si < ns; si++) {
     size_t n = sizes[si].n, d = sizes[si].d;

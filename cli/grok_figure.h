@@ -6,8 +6,9 @@
  *   (c) C on a log axis (drawn from log C: in the hundreds of
  *       dimensions of a hidden layer C itself overflows a double).
  * The reset threshold (which follows the ratio's peak when it is
- * relative) is dashed in the panel of the ratio that triggers resets.  Every panel marks the grokking step (green), the
- * detected transitions (red, dash-dotted) and the resets (grey, dotted).
+ * relative) is dashed in the panel of the ratio that triggers resets.
+ * Every panel marks the grokking step (green), the detected transitions
+ * (red, dash-dotted) and the resets (grey, dotted).
  *
  * PLplot keeps global state and its error exit is process-wide: this is
  * for the command line's single thread.

@@ -279,7 +279,8 @@ static void reset_particles(fpf_dyn *dy, double *z, long step) {
      * scale sqrt(1.5 n / ((n - 1) M)) keeps the covariance at 1.5 Sigma */
     double scale = sqrt(1.5 * (double)n /
                         ((double)(n - 1) * (double)RESET_TERMS));
-#pragma omp parallel for schedule(static) if (nr * RESET_TERMS * d > FPF_PAR_MIN)
+#pragma omp parallel for schedule(static) \
+    if (nr * RESET_TERMS * d > FPF_PAR_MIN)
     for (size_t r = 0; r < nr; r++) {
       double u[RESET_TERMS], w[RESET_TERMS], *x = draw + r * d;
       fpf_rng_uniforms(seed, FPF_STREAM_RESET_DRAW, (uint64_t)step,

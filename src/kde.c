@@ -452,7 +452,8 @@ static void direct_block(fpf_kde *k, const double *xc, size_t rows,
   memset(k->P, 0, rows * d * sizeof *k->P);
   for (size_t j0 = 0; j0 < n; j0 += bc) {
     size_t cols = n - j0 < bc ? n - j0 : bc;
-#pragma omp parallel for schedule(static) if (rows * cols * (d + 8) > FPF_PAR_MIN)
+#pragma omp parallel for schedule(static) \
+    if (rows * cols * (d + 8) > FPF_PAR_MIN)
     for (size_t i = 0; i < rows; i++)
       direct_rows(k, xc, i, j0, cols, self0, inv2h2, bestbuf);
   }
@@ -654,7 +655,8 @@ fpf_status fpf_kde_flux_divergence(fpf_kde *k, const double *z, size_t n,
   centre_sources(k, z, n);
   /* w_ij = exp(e_ij - lse_i), lse_i = log_rho_i + lognorm;
    * q_i = sum_j w_ij (zc_j - zc_i) . v_j / h^2 */
-#pragma omp parallel for schedule(dynamic, 16) if (n * n * (d + 8) > FPF_PAR_MIN)
+#pragma omp parallel for schedule(dynamic, 16) \
+    if (n * n * (d + 8) > FPF_PAR_MIN)
   for (size_t i = 0; i < n; i++) {
     const double *zi = k->zc + i * d;
     double lse = log_rho[i] + lognorm, q = 0;

@@ -94,7 +94,8 @@ void fpf_to_double(const float *a, double *b, size_t n) {
  * error of 3.2e-16 over 4 10^6 values in [-745, 0] (measured).
  */
 void fpf_exp_nonpos(double *x, size_t n) {
-  const double log2e = 1.4426950408889634074, ln2_hi = 6.93147180369123816490e-01,
+  const double log2e = 1.4426950408889634074,
+               ln2_hi = 6.93147180369123816490e-01,
                ln2_lo = 1.90821492927058770002e-10;
   for (size_t i = 0; i < n; i++) {
     double v = x[i];
@@ -162,7 +163,8 @@ void fpf_mirror_lower(double *A, size_t d) {
   for (size_t i0 = 0; i0 < d; i0 += T)
     for (size_t j0 = 0; j0 <= i0; j0 += T)
       for (size_t i = i0; i < i0 + T && i < d; i++)
-        for (size_t j = j0; j < j0 + T && j < i; j++) A[j * d + i] = A[i * d + j];
+        for (size_t j = j0; j < j0 + T && j < i; j++)
+          A[j * d + i] = A[i * d + j];
 }
 
 #define LANES 8

@@ -45,7 +45,8 @@ static void reference(const double *z, size_t n, size_t d, const double *x,
     }
     long double r2 = 0;
     for (size_t c = 0; c < d; c++)
-      r2 += ((long double)x[c] - z[j * d + c]) * ((long double)x[c] - z[j * d + c]);
+      r2 += ((long double)x[c] - z[j * d + c]) *
+            ((long double)x[c] - z[j * d + c]);
     e[j] = -r2 / (2.0L * h * h);
     if (e[j] > m) m = e[j];
     cnt++;
