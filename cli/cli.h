@@ -54,6 +54,26 @@ void fpf_progress_start(fpf_progress *p, const char *label, long total);
 void fpf_progress_update(fpf_progress *p, long done, const char *extra);
 void fpf_progress_finish(fpf_progress *p);
 
+/*
+ * The arguments of a job command (run, pde, grok):
+ *   [CONFIG.ini] [--set key=value]... [-o DIR] [--threads N] [-q] [-v] [-h]
+ * --threads N becomes one more --set threads=N.  sets points into argv and
+ * is released with free(a->sets).
+ */
+typedef struct fpf_cli_job_args {
+  const char *config, *out;
+  char **sets;
+  int nsets;
+  char threads_set[64];
+} fpf_cli_job_args;
+
+/* Parses argv for the command `name` (argv[0]); out defaults to
+ * default_out.  Returns 0, -1 after printing usage for --help, or an exit
+ * code after a message. */
+int fpf_cli_parse_job(int argc, char **argv, const char *name,
+                      const char *default_out, void (*usage)(FILE *),
+                      fpf_cli_job_args *a);
+
 /* Monotonic wall clock in seconds. */
 double fpf_cli_now(void);
 

@@ -55,59 +55,10 @@ static void usage(FILE *f) {
 
 /* ---- arguments and configuration ------------------------------------- */
 
-typedef struct grok_args {
-  const char *config, *out;
-  char **sets;
-  int nsets;
-  char threads_set[64];
-} grok_args;
+typedef fpf_cli_job_args grok_args;
 
 static int parse_args(int argc, char **argv, grok_args *a) {
-  static const struct option opts[] = {
-      {"set", required_argument, 0, 's'},
-      {"out", required_argument, 0, 'o'},
-      {"threads", required_argument, 0, 't'},
-      {"quiet", no_argument, 0, 'q'},
-      {"verbose", no_argument, 0, 'v'},
-      {"help", no_argument, 0, 'h'},
-      {0, 0, 0, 0}};
-  a->sets = calloc((size_t)argc + 1, sizeof *a->sets);
-  if (!a->sets) {
-    fpf_cli_error("grok: out of memory");
-    return FPF_EXIT_FAIL;
-  }
-  a->out = "fpflow_grok";
-  optind = 1;
-  opterr = 0;
-  int ch;
-  while ((ch = getopt_long(argc, argv, ":s:o:qvh", opts, NULL)) != -1) {
-    switch (ch) {
-      case 's': a->sets[a->nsets++] = optarg; break;
-      case 'o': a->out = optarg; break;
-      case 't':
-        snprintf(a->threads_set, sizeof a->threads_set, "threads=%s",
-                 optarg);
-        a->sets[a->nsets++] = a->threads_set;
-        break;
-      case 'q': fpf_cli_verbosity = 0; break;
-      case 'v': fpf_cli_verbosity = 2; break;
-      case 'h': usage(stdout); return -1;
-      case ':':
-        fpf_cli_error("grok: option '%s' needs a value", argv[optind - 1]);
-        return FPF_EXIT_USAGE;
-      default:
-        fpf_cli_error("grok: unknown option '%s' (try 'fpflow grok "
-                      "--help')", argv[optind - 1]);
-        return FPF_EXIT_USAGE;
-    }
-  }
-  if (optind < argc) a->config = argv[optind++];
-  if (optind < argc) {
-    fpf_cli_error("grok: unexpected argument '%s' (one CONFIG at most)",
-                  argv[optind]);
-    return FPF_EXIT_USAGE;
-  }
-  return 0;
+  return fpf_cli_parse_job(argc, argv, "grok", "fpflow_grok", usage, a);
 }
 
 static int resolve(const grok_args *a, fpf_grok_config *c,

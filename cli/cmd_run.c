@@ -515,46 +515,10 @@ static void star_free(star *t) {
 
 /* ---- the command ------------------------------------------------------- */
 
-typedef struct run_args {
-  const char *config, *out;
-  char **sets;
-  int nsets;
-} run_args;
+typedef fpf_cli_job_args run_args;
 
 static int parse_args(int argc, char **argv, run_args *a) {
-  static const struct option opts[] = {
-      {"set", required_argument, 0, 's'}, {"out", required_argument, 0, 'o'},
-      {"threads", required_argument, 0, 't'},
-      {"quiet", no_argument, 0, 'q'},     {"verbose", no_argument, 0, 'v'},
-      {"help", no_argument, 0, 'h'},      {0, 0, 0, 0}};
-  static char threads_set[64];
-  a->sets = calloc((size_t)argc + 1, sizeof *a->sets);
-  a->out = "fpflow_run";
-  optind = 1;
-  int ch;
-  while ((ch = getopt_long(argc, argv, "s:o:qvh", opts, NULL)) != -1) {
-    switch (ch) {
-      case 's': a->sets[a->nsets++] = optarg; break;
-      case 'o': a->out = optarg; break;
-      case 't':
-        snprintf(threads_set, sizeof threads_set, "threads=%s", optarg);
-        a->sets[a->nsets++] = threads_set;
-        break;
-      case 'q': fpf_cli_verbosity = 0; break;
-      case 'v': fpf_cli_verbosity = 2; break;
-      case 'h': usage(stdout); return -1;
-      default:
-        fprintf(stderr, "try 'fpflow run --help'\n");
-        return FPF_EXIT_USAGE;
-    }
-  }
-  if (optind < argc) a->config = argv[optind++];
-  if (optind < argc) {
-    fpf_cli_error("run: unexpected argument '%s' (one CONFIG at most)",
-                  argv[optind]);
-    return FPF_EXIT_USAGE;
-  }
-  return 0;
+  return fpf_cli_parse_job(argc, argv, "run", "fpflow_run", usage, a);
 }
 
 /* Resolves the configuration; exit code or 0. */

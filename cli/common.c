@@ -1,6 +1,8 @@
 /* Messages, progress display and file helpers shared by the sub-commands. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -65,6 +67,57 @@ void fpf_cli_log(void *user, fpf_log_level level, const char *msg) {
     fpf_cli_info("%s", msg);
   else
     fpf_cli_debug("%s", msg);
+}
+
+int fpf_cli_parse_job(int argc, char **argv, const char *name,
+                      const char *default_out, void (*usage)(FILE *),
+                      fpf_cli_job_args *a) {
+  static const struct option opts[] = {
+      {"set", required_argument, 0, 's'},
+      {"out", required_argument, 0, 'o'},
+      {"threads", required_argument, 0, 't'},
+      {"quiet", no_argument, 0, 'q'},
+      {"verbose", no_argument, 0, 'v'},
+      {"help", no_argument, 0, 'h'},
+      {0, 0, 0, 0}};
+  a->sets = calloc((size_t)argc + 1, sizeof *a->sets);
+  if (!a->sets) {
+    fpf_cli_error("%s: out of memory", name);
+    return FPF_EXIT_FAIL;
+  }
+  a->out = default_out;
+  optind = 1;
+  opterr = 0;
+  int ch;
+  while ((ch = getopt_long(argc, argv, ":s:o:qvh", opts, NULL)) != -1) {
+    switch (ch) {
+      case 's': a->sets[a->nsets++] = optarg; break;
+      case 'o': a->out = optarg; break;
+      case 't':
+        snprintf(a->threads_set, sizeof a->threads_set, "threads=%s",
+                 optarg);
+        a->sets[a->nsets++] = a->threads_set;
+        break;
+      case 'q': fpf_cli_verbosity = 0; break;
+      case 'v': fpf_cli_verbosity = 2; break;
+      case 'h': usage(stdout); return -1;
+      case ':':
+        fpf_cli_error("%s: option '%s' needs a value", name,
+                      argv[optind - 1]);
+        return FPF_EXIT_USAGE;
+      default:
+        fpf_cli_error("%s: unknown option '%s' (try 'fpflow %s --help')",
+                      name, argv[optind - 1], name);
+        return FPF_EXIT_USAGE;
+    }
+  }
+  if (optind < argc) a->config = argv[optind++];
+  if (optind < argc) {
+    fpf_cli_error("%s: unexpected argument '%s' (one CONFIG at most)", name,
+                  argv[optind]);
+    return FPF_EXIT_USAGE;
+  }
+  return 0;
 }
 
 double fpf_cli_now(void) {
