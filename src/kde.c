@@ -38,6 +38,9 @@
  * the symmetry of the distance matrix: half the Gram products and half
  * the exponentials. */
 #define SYM_MAX_ELEMS ((size_t)1 << 23)
+/* Rows per chunk of a blocked product; tile side of the symmetric path. */
+#define ROW_CHUNK 128
+#define TILE 128
 /* Pairs used by the median heuristic before it subsamples. */
 #define MEDIAN_MAX_PAIRS ((size_t)1 << 18)
 
@@ -58,6 +61,8 @@ struct fpf_kde {
   double *mean;        /* centre (d) */
   double *zT;          /* centred sources transposed (d x n_max, d <= 8) */
   double *pairs;       /* median heuristic buffer (MEDIAN_MAX_PAIRS) */
+  double *parts;       /* per-tile partial sums of the symmetric path */
+  size_t part_stride;  /* doubles per tile side: TILE (1 + dp + knn_k) */
 };
 
 static const char *const rule_names[] = {"fixed", "scott", "silverman",
@@ -323,6 +328,11 @@ fpf_status fpf_kde_create(fpf_kde **out, size_t n_max, size_t d,
   k->mean = fpf_dalloc(d);
   k->zT = fpf_dalloc(d <= DIRECT_MAX_D ? d * n_max : 1);
   k->pairs = fpf_dalloc(bpairs ? bpairs : 1);
+  if (k->sym_ok) {
+    size_t nt = (n_max + TILE - 1) / TILE;
+    k->part_stride = TILE * (1 + (d <= DIRECT_MAX_D ? d : 0) + k->knn_k);
+    k->parts = fpf_dalloc(nt * (nt + 1) * k->part_stride);
+  }
   if (k->f32) {
     k->zc32 = fpf_falloc(n_max * d);
     k->xc32 = fpf_falloc(br * d);
@@ -331,7 +341,8 @@ fpf_status fpf_kde_create(fpf_kde **out, size_t n_max, size_t d,
   }
   if ((k->f32 && (!k->zc32 || !k->xc32 || !k->E32 || !k->P32)) || !k->zT ||
       !k->zc || !k->zq || !k->xc || !k->xq || !k->E || !k->P || !k->rmax ||
-      !k->rsum || !k->knn || !k->u || !k->mean || !k->pairs) {
+      !k->rsum || !k->knn || !k->u || !k->mean || !k->pairs ||
+      (k->sym_ok && !k->parts)) {
     fpf_kde_destroy(k);
     return fpf_error_set(err, FPF_ENOMEM,
                          "kde: out of memory for n = %zu, d = %zu", n_max, d);
@@ -343,7 +354,8 @@ fpf_status fpf_kde_create(fpf_kde **out, size_t n_max, size_t d,
 void fpf_kde_destroy(fpf_kde *k) {
   if (!k) return;
   double *b[] = {k->zc,   k->zq,   k->xc,  k->xq, k->E,    k->P,    k->rmax,
-                 k->rsum, k->knn, k->u, k->mean, k->pairs, k->zT};
+                 k->rsum, k->knn, k->u, k->mean, k->pairs, k->zT,
+                 k->parts};
   for (size_t i = 0; i < sizeof b / sizeof b[0]; i++) fpf_dfree(b[i]);
   fpf_kde_binned_destroy(k->bin);
   free(k->zc32);
@@ -459,8 +471,140 @@ static void direct_block(fpf_kde *k, const double *xc, size_t rows,
   }
 }
 
-#define ROW_CHUNK 128
-#define TILE 128
+/* ---- the symmetric path at the sources ------------------------------ */
+/*
+ * With the self term and all rows wanted, each pair (i, j), j < i, is
+ * formed once.  The pairs are cut into TILE x TILE tiles of the lower
+ * triangle, which the threads take in any order.  A tile adds its pairs'
+ * kernel values to partial sums of its own: one side for its rows, one
+ * for its columns.  Each row then adds up its parts in a fixed order
+ * (sym_reduce), so the result does not depend on the number of threads.
+ */
+
+/* One side of a tile's parts: sums (TILE), sums of e_ij z_j (dp x TILE,
+ * the direct path only) and neighbour lists (TILE x kk). */
+typedef struct {
+  double *sum, *P, *knn;
+} sym_parts;
+
+static size_t tile_task(size_t ib, size_t jb) { return ib * (ib + 1) / 2 + jb; }
+
+static void tile_of_task(size_t t, size_t *ib, size_t *jb) {
+  size_t i = (size_t)((sqrt(8.0 * (double)t + 1.0) - 1.0) / 2.0);
+  while (i * (i + 1) / 2 > t) i--;
+  while ((i + 1) * (i + 2) / 2 <= t) i++;
+  *ib = i;
+  *jb = t - i * (i + 1) / 2;
+}
+
+static sym_parts parts_at(const fpf_kde *k, size_t t, int side, size_t dp) {
+  double *b = k->parts + (2 * t + (size_t)side) * k->part_stride;
+  sym_parts p = {b, b + TILE, b + TILE + dp * TILE};
+  return p;
+}
+
+/* Clears a tile's parts (a diagonal tile has one side, pc = pr). */
+static void sym_parts_init(const fpf_kde *k, size_t ib, size_t jb,
+                           size_t ri, size_t rj, size_t dp, size_t kk,
+                           sym_parts *pr, sym_parts *pc) {
+  size_t t = tile_task(ib, jb);
+  *pr = parts_at(k, t, 0, dp);
+  *pc = ib == jb ? *pr : parts_at(k, t, 1, dp);
+  for (int side = 0; side < (ib == jb ? 1 : 2); side++) {
+    sym_parts *p = side ? pc : pr;
+    size_t r = side ? rj : ri;
+    memset(p->sum, 0, TILE * (1 + dp) * sizeof *p->sum);
+    for (size_t q = 0; q < r * kk; q++) p->knn[q] = INFINITY;
+  }
+}
+
+static inline void knn_push(double *best, size_t kk, double v);
+
+/* Neighbours of one tile row: r2[j] goes to the row's list and to list j
+ * of the column side. */
+static void sym_knn(const double *r2, size_t jn, size_t kk, double *row,
+                    double *cols) {
+  for (size_t j = 0; j < jn; j++) {
+    knn_push(row, kk, r2[j]);
+    knn_push(cols + j * kk, kk, r2[j]);
+  }
+}
+
+/*
+ * Row i's density sums from the parts of the tiles it belongs to: the
+ * self term first, then the tiles of its row block left to right, then
+ * those below it top to bottom.  dp = d when the parts carry the sums of
+ * e_ij z_j (the direct path); with dp = 0 P comes from the products.
+ */
+static void sym_reduce(fpf_kde *k, size_t n, size_t dp, size_t kk) {
+  size_t d = k->d, nt = (n + TILE - 1) / TILE;
+#pragma omp parallel for schedule(static) if (n * nt * (1 + dp + kk) > \
+                                              FPF_PAR_MIN)
+  for (size_t i = 0; i < n; i++) {
+    size_t ib = i / TILE, ii = i % TILE;
+    double s = 1.0, *P = k->P + i * d, *best = k->knn + i * kk;
+    for (size_t c = 0; c < dp; c++) P[c] = k->zc[i * d + c];
+    for (size_t q = 0; q < kk; q++) best[q] = INFINITY;
+    for (size_t b = 0; b < nt; b++) {
+      sym_parts p = b <= ib ? parts_at(k, tile_task(ib, b), 0, dp)
+                            : parts_at(k, tile_task(b, ib), 1, dp);
+      s += p.sum[ii];
+      for (size_t c = 0; c < dp; c++) P[c] += p.P[c * TILE + ii];
+      for (size_t q = 0; q < kk; q++) knn_push(best, kk, p.knn[ii * kk + q]);
+    }
+    k->rmax[i] = 0;
+    k->rsum[i] = s;
+  }
+}
+
+/*
+ * One tile of the direct symmetric path (d <= DIRECT_MAX_D): distances
+ * from the transposed sources, exp, and both sides' sums of e_ij and
+ * e_ij z_j, all vectorised along the tile's columns.
+ */
+static void direct_sym_tile(fpf_kde *k, size_t n, size_t ib, size_t jb,
+                            double inv2h2, size_t kk) {
+  size_t d = k->d, nm = k->n_max, i0 = ib * TILE, j0 = jb * TILE;
+  size_t ri = n - i0 < TILE ? n - i0 : TILE, rj = n - j0 < TILE ? n - j0 : TILE;
+  int diag = ib == jb;
+  sym_parts pr, pc;
+  sym_parts_init(k, ib, jb, ri, rj, d, kk, &pr, &pc);
+  double e[TILE];
+  for (size_t ii = 0; ii < ri; ii++) {
+    size_t jn = diag ? ii : rj;
+    if (!jn) continue;
+    const double *xi = k->zc + (i0 + ii) * d;
+    for (size_t j = 0; j < jn; j++) e[j] = 0;
+    for (size_t c = 0; c < d; c++) {
+      const double *col = k->zT + c * nm + j0;
+      double x = xi[c];
+      for (size_t j = 0; j < jn; j++) e[j] += (x - col[j]) * (x - col[j]);
+    }
+    if (kk) sym_knn(e, jn, kk, pr.knn + ii * kk, pc.knn);
+    for (size_t j = 0; j < jn; j++) e[j] *= -inv2h2;
+    fpf_exp_nonpos(e, jn);
+    pr.sum[ii] += fpf_sum(e, jn);
+    for (size_t j = 0; j < jn; j++) pc.sum[j] += e[j];
+    for (size_t c = 0; c < d; c++) {
+      const double *col = k->zT + c * nm + j0;
+      double x = xi[c], *pcc = pc.P + c * TILE;
+      pr.P[c * TILE + ii] += fpf_dot(e, col, jn);
+      for (size_t j = 0; j < jn; j++) pcc[j] += e[j] * x;
+    }
+  }
+}
+
+static void direct_sym(fpf_kde *k, size_t n, double inv2h2, size_t kk) {
+  size_t nt = (n + TILE - 1) / TILE, ntask = nt * (nt + 1) / 2;
+#pragma omp parallel for schedule(dynamic) if (n * n * (k->d + 8) > \
+                                               FPF_PAR_MIN)
+  for (size_t t = 0; t < ntask; t++) {
+    size_t ib, jb;
+    tile_of_task(t, &ib, &jb);
+    direct_sym_tile(k, n, ib, jb, inv2h2, kk);
+  }
+  sym_reduce(k, n, k->d, kk);
+}
 
 /* double precision */
 #define R double
@@ -525,16 +669,15 @@ static fpf_status eval_rows(fpf_kde *k, const double *z, size_t n,
   double inv_h2 = 1.0 / (h * h), inv2h2 = 0.5 * inv_h2;
   double lognorm = log((double)n_eff) + 0.5 * (double)d * (FPF_LOG2PI +
                                                            2.0 * log(h));
-  size_t kk = self ? k->knn_k : 0;
+  size_t kk = self && knn_dist ? k->knn_k : 0;
   centre_sources(k, z, n);
   if (f32) centre_f32(k, n);
 
   /* at the sources with the self term: the symmetric all-rows path */
-  if (self && !k->loo && d > DIRECT_MAX_D && k->sym_ok && n > TILE) {
-    if (kk)
-      for (size_t t = 0; t < n * kk; t++) k->knn[t] = INFINITY;
-    if (f32) sym_self_f(k, n, inv2h2, kk ? k->knn : NULL);
-    else sym_self_d(k, n, inv2h2, kk ? k->knn : NULL);
+  if (self && !k->loo && k->sym_ok) {
+    if (d <= DIRECT_MAX_D) direct_sym(k, n, inv2h2, kk);
+    else if (f32) sym_self_f(k, n, inv2h2, kk);
+    else sym_self_d(k, n, inv2h2, kk);
     for (size_t i = 0; i < n; i++) {
       double *sc = score ? score + i * d : NULL;
       if (f32)

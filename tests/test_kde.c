@@ -226,6 +226,66 @@ static void test_blocking(void **state) {
   free(s2);
 }
 
+/* The k-th smallest squared distance from particle i, by direct search. */
+static double kth_sq(const double *z, size_t n, size_t d, size_t i,
+                     size_t kk) {
+  double best[8];
+  for (size_t q = 0; q < kk; q++) best[q] = INFINITY;
+  for (size_t j = 0; j < n; j++) {
+    if (j == i) continue;
+    double r2 = 0;
+    for (size_t c = 0; c < d; c++)
+      r2 += (z[i * d + c] - z[j * d + c]) * (z[i * d + c] - z[j * d + c]);
+    for (size_t p = 0; p < kk; p++)
+      if (r2 < best[p]) {
+        for (size_t q = kk - 1; q > p; q--) best[q] = best[q - 1];
+        best[p] = r2;
+        break;
+      }
+  }
+  return best[kk - 1];
+}
+
+/*
+ * The symmetric path at the particles (each pair once, in tiles of 128
+ * with per-tile partial sums) against the long-double reference, at
+ * sizes around the tile edges, in the direct (d <= 8) and Gram
+ * (d > 8) forms: log rho to 1e-12 relative, the score to 1e-10 and the
+ * third-neighbour distance to 1e-12.
+ */
+static void test_symmetric_tiles(void **state) {
+  (void)state;
+  size_t ns[] = {4, 127, 128, 129, 300}, ds[] = {1, 2, 8, 9, 33};
+  for (size_t a = 0; a < 5; a++)
+    for (size_t b = 0; b < 5; b++) {
+      size_t n = ns[a], d = ds[b], kk = 3;
+      double h = 0.5 * sqrt((double)d), *z = normals(n * d, 40 + a, 1.0);
+      double *lr = malloc(n * sizeof *lr), *s = malloc(n * d * sizeof *s);
+      double *kd = malloc(n * sizeof *kd), rlr, rs[64];
+      fpf_kde_options o;
+      fpf_kde_options_init(&o);
+      o.knn_k = kk;
+      o.method = FPF_KDE_EXACT;
+      fpf_kde *k;
+      assert_int_equal(fpf_kde_create(&k, n, d, &o, NULL), FPF_OK);
+      assert_int_equal(fpf_kde_eval(k, z, n, h, lr, s, kd, NULL), FPF_OK);
+      for (size_t i = 0; i < n; i++) {
+        reference(z, n, d, z + i * d, h, (long)i, 0, &rlr, rs);
+        if (rel(lr[i], rlr) >= 1e-12)
+          fail_msg("n %zu d %zu row %zu: log rho %.17g, reference %.17g", n,
+                   d, i, lr[i], rlr);
+        for (size_t c = 0; c < d; c++)
+          assert_true(fabs(s[i * d + c] - rs[c]) < 1e-10 * (1 + fabs(rs[c])));
+        assert_true(rel(kd[i], sqrt(kth_sq(z, n, d, i, kk))) < 1e-12);
+      }
+      fpf_kde_destroy(k);
+      free(z);
+      free(lr);
+      free(s);
+      free(kd);
+    }
+}
+
 /* The score is grad log rho: central differences with step 1e-5. */
 static void test_score_is_gradient(void **state) {
   (void)state;
@@ -360,6 +420,7 @@ int main(void) {
       cmocka_unit_test(test_identical_particles),
       cmocka_unit_test(test_against_reference),
       cmocka_unit_test(test_blocking),
+      cmocka_unit_test(test_symmetric_tiles),
       cmocka_unit_test(test_score_is_gradient),
       cmocka_unit_test(test_bandwidth_rules),
       cmocka_unit_test(test_flux_divergence),
