@@ -61,14 +61,15 @@ static inline size_t fpf_mul_size(size_t n, size_t m) {
 #define FPF_LOG2PI 1.8378770664093454836
 
 /*
- * Work (in flops, roughly; ~2 ms of one core) below which a loop stays
- * on one thread.  A
- * parallel region costs microseconds on an idle machine, and on a loaded
- * one its barrier can wait a whole time slice: a 256 x 32 step took
- * 0.56 ms on one thread and 56 ms on two while another two-thread job
- * ran (measured here).
+ * Work (in flops, roughly; some 50 microseconds of one core) below which
+ * a loop stays on one thread.  A parallel region costs a microsecond or
+ * two on an idle machine, so at 500 x 2 two threads take a step from
+ * 0.31 to 0.20 ms.  On a loaded machine a barrier can wait a whole time
+ * slice (a 256 x 32 step took 56 ms on two threads while another
+ * two-thread job ran, against 0.56 ms on one): there, run on one thread
+ * (docs/limitations.md).
  */
-#define FPF_PAR_MIN ((size_t)8000000)
+#define FPF_PAR_MIN ((size_t)250000)
 
 /*
  * BLAS the deterministic way.  fpflow runs OpenBLAS on one thread and
