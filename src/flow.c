@@ -330,7 +330,8 @@ static void rho_scale(double log_rho, const double *x, double *out,
   for (size_t c = 0; c < n; c++) out[c] = rho_times(log_rho, x[c]);
 }
 
-/* g, mu, D s and J per particle; partial sums into acc (n x 4). */
+/* mu and J per particle (the entropy gradient g is formed in mu's row);
+ * partial sums into acc (n x 4). */
 static void per_particle(fpf_flow *f, const fpf_flow_input *in,
                          const fpf_flow_params *p) {
   size_t n = in->n, d = f->d;
@@ -339,22 +340,26 @@ static void per_particle(fpf_flow *f, const fpf_flow_input *in,
   for (size_t i = 0; i < n; i++) {
     const double *s = f->score + i * d, *ds = f->DS + i * d;
     const double *gl = in->grad ? in->grad + i * d : NULL;
-    double *g = f->g + i * d, *mu = f->mu + i * d, *J = f->J + i * d;
+    double *mu = f->mu + i * d, *J = f->J + i * d;
     double lr = f->log_rho[i];
-    /* entropy gradient and drift */
-    if (src) {
-      rho_scale(lr, s, g, d);
-      for (size_t c = 0; c < d; c++) g[c] *= -(1.0 + lr);
-    } else {
-      for (size_t c = 0; c < d; c++) g[c] = -s[c];
-    }
-    if (in->drift)
+    /* drift mu = -eta (grad L + lambda g), g = -rho s (1 + log rho) for
+     * the source's form and -s for the Wasserstein form */
+    if (in->drift) {
       memcpy(mu, in->drift + i * d, d * sizeof *mu);
-    else if (gl)
-      for (size_t c = 0; c < d; c++)
-        mu[c] = -p->eta * (gl[c] + p->lambda * g[c]);
-    else
-      for (size_t c = 0; c < d; c++) mu[c] = -p->eta * p->lambda * g[c];
+    } else {
+      double a = -p->eta * p->lambda;
+      if (src) {
+        rho_scale(lr, s, mu, d);
+        a *= -(1.0 + lr);
+      } else {
+        for (size_t c = 0; c < d; c++) mu[c] = s[c];
+        a = -a;
+      }
+      if (gl)
+        for (size_t c = 0; c < d; c++) mu[c] = a * mu[c] - p->eta * gl[c];
+      else
+        for (size_t c = 0; c < d; c++) mu[c] *= a;
+    }
     /* velocity v = mu - D s (kept in J until it is scaled by rho) */
     for (size_t c = 0; c < d; c++) J[c] = mu[c] - ds[c];
     double mu2 = fpf_dot(mu, mu, d), ds2 = fpf_dot(ds, ds, d);

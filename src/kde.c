@@ -378,7 +378,8 @@ static fpf_status check_args(const fpf_kde *k, size_t n, double h,
   return FPF_OK;
 }
 
-/* Centres the sources on their mean: zc, zq = |zc|^2 / 2. */
+/* Centres the sources on their mean: zc, zq = |zc|^2 / 2, and zc32 in
+ * single precision. */
 static void centre_sources(fpf_kde *k, const double *z, size_t n) {
   size_t d = k->d;
   for (size_t c = 0; c < d; c++) k->mean[c] = 0;
@@ -394,6 +395,8 @@ static void centre_sources(fpf_kde *k, const double *z, size_t n) {
       s += v * v;
     }
     k->zq[i] = 0.5 * s;
+    if (k->f32)
+      for (size_t c = 0; c < d; c++) k->zc32[i * d + c] = (float)k->zc[i * d + c];
   }
   if (d <= DIRECT_MAX_D)
     for (size_t c = 0; c < d; c++)
@@ -648,13 +651,6 @@ static void direct_sym(fpf_kde *k, size_t n, double inv2h2, size_t kk) {
 #undef EBUF
 #undef PBUF
 
-/* Single-precision copies of the centred sources (f32 mode). */
-static void centre_f32(fpf_kde *k, size_t n) {
-  size_t nd = n * k->d;
-#pragma omp parallel for schedule(static) if (nd > FPF_PAR_MIN)
-  for (size_t i = 0; i < nd; i++) k->zc32[i] = (float)k->zc[i];
-}
-
 /* The shared driver: queries x (NULL = the sources themselves). */
 static fpf_status eval_rows(fpf_kde *k, const double *z, size_t n,
                             const double *x, size_t m, double h,
@@ -671,13 +667,13 @@ static fpf_status eval_rows(fpf_kde *k, const double *z, size_t n,
                                                            2.0 * log(h));
   size_t kk = self && knn_dist ? k->knn_k : 0;
   centre_sources(k, z, n);
-  if (f32) centre_f32(k, n);
 
   /* at the sources with the self term: the symmetric all-rows path */
   if (self && !k->loo && k->sym_ok) {
     if (d <= DIRECT_MAX_D) direct_sym(k, n, inv2h2, kk);
     else if (f32) sym_self_f(k, n, inv2h2, kk);
     else sym_self_d(k, n, inv2h2, kk);
+#pragma omp parallel for schedule(static) if (n * d * 4 > FPF_PAR_MIN)
     for (size_t i = 0; i < n; i++) {
       double *sc = score ? score + i * d : NULL;
       if (f32)

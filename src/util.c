@@ -40,9 +40,23 @@ double fpf_logsumexp(const double *a, size_t n) {
   return m + log(s);
 }
 
+/* Lanes of the vectorised sums below. */
+#define LANES 8
+
 long fpf_find_nonfinite(const double *a, size_t n, size_t d, size_t *row,
                         size_t *col) {
-  for (size_t i = 0; i < n * d; i++)
+  /* x * 0 is 0 for every finite x and NaN otherwise: a sum that the
+   * compiler vectorises finds out whether to look at all */
+  size_t m = n * d;
+  double z[LANES] = {0};
+  size_t j = 0;
+  for (; j + LANES <= m; j += LANES)
+    for (int l = 0; l < LANES; l++) z[l] += a[j + l] * 0.0;
+  for (; j < m; j++) z[0] += a[j] * 0.0;
+  double t = 0;
+  for (int l = 0; l < LANES; l++) t += z[l];
+  if (t == 0) return -1;
+  for (size_t i = 0; i < m; i++)
     if (!isfinite(a[i])) {
       if (row) *row = i / d;
       if (col) *col = i % d;
@@ -167,7 +181,6 @@ void fpf_mirror_lower(double *A, size_t d) {
           A[j * d + i] = A[i * d + j];
 }
 
-#define LANES 8
 
 double fpf_sum(const double *x, size_t n) {
   double a[LANES] = {0};
