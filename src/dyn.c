@@ -333,30 +333,39 @@ static int trigger_fires(const fpf_dyn *dy, const fpf_metrics *m) {
   return v < o->C_threshold;
 }
 
-/* z_next = z + mu dt + sqrt(2 dt) L xi, xi keyed by (seed, step, i). */
+/* z_next = z + mu dt + sqrt(2 dt) L xi, xi keyed by (seed, step, i).  In
+ * single precision the normals are drawn, multiplied and added in float
+ * (the same normals, rounded). */
 static void update(fpf_dyn *dy) {
   size_t n = dy->n, d = dy->d;
   const double *mu = fpf_flow_drift(dy->flow);
   const double *Lc = fpf_flow_cholesky(dy->flow);
+  const float *L32 = fpf_flow_cholesky_f(dy->flow);
+  float *x32 = L32 ? dy->noise32 : NULL;
   double dt = dy->o.dt, s = sqrt(2.0 * dt), t0 = omp_get_wtime();
 #pragma omp parallel for schedule(static) if (n * d * 20 > FPF_PAR_MIN)
-  for (size_t i = 0; i < n; i++)
-    fpf_rng_normals(dy->o.seed, FPF_STREAM_NOISE, (uint64_t)dy->step, i,
-                    dy->noise + i * d, d);
-  /* rows xi_i^T L^T = (L xi_i)^T */
-  const float *L32 = fpf_flow_cholesky_f(dy->flow);
-  if (L32) {
-    fpf_to_float(dy->noise, dy->noise32, n * d);
-    fpf_strmm_rows(n, d, (float)s, L32, dy->noise32);
-    fpf_to_double(dy->noise32, dy->noise, n * d);
-  } else {
-    fpf_trmm_rows(n, d, s, Lc, dy->noise);
+  for (size_t i = 0; i < n; i++) {
+    if (x32)
+      fpf_rng_normals_f(dy->o.seed, FPF_STREAM_NOISE, (uint64_t)dy->step, i,
+                        x32 + i * d, d);
+    else
+      fpf_rng_normals(dy->o.seed, FPF_STREAM_NOISE, (uint64_t)dy->step, i,
+                      dy->noise + i * d, d);
   }
+  /* rows xi_i^T L^T = (L xi_i)^T */
+  if (x32) fpf_strmm_rows(n, d, (float)s, L32, x32);
+  else fpf_trmm_rows(n, d, s, Lc, dy->noise);
   double t1 = omp_get_wtime();
   dy->prof[FPF_PHASE_NOISE] += t1 - t0;
+  if (x32) {
 #pragma omp parallel for schedule(static) if (n * d * 4 > FPF_PAR_MIN)
-  for (size_t i = 0; i < n * d; i++)
-    dy->z_next[i] = dy->z[i] + mu[i] * dt + dy->noise[i];
+    for (size_t i = 0; i < n * d; i++)
+      dy->z_next[i] = dy->z[i] + mu[i] * dt + (double)x32[i];
+  } else {
+#pragma omp parallel for schedule(static) if (n * d * 4 > FPF_PAR_MIN)
+    for (size_t i = 0; i < n * d; i++)
+      dy->z_next[i] = dy->z[i] + mu[i] * dt + dy->noise[i];
+  }
   dy->prof[FPF_PHASE_UPDATE] += omp_get_wtime() - t1;
 }
 

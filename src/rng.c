@@ -87,28 +87,48 @@ static inline void sincos_2pi(double t, double *s, double *c) {
  */
 #define PAIRS 128
 
+/* Box-Muller for block k0.. (kb blocks): 4 kb normals into z. */
+static void normals_chunk(uint64_t seed, uint64_t stream, uint64_t step,
+                          uint64_t index, size_t k0, size_t kb, double *z) {
+  double a[PAIRS], t[PAIRS];
+  uint64_t w[4];
+  for (size_t k = 0; k < kb; k++) {
+    fpf_rng_block(seed, stream, step, index, k0 + k, w);
+    a[2 * k] = u01(w[0]);
+    t[2 * k] = u01(w[1]);
+    a[2 * k + 1] = u01(w[2]);
+    t[2 * k + 1] = u01(w[3]);
+  }
+  for (size_t i = 0; i < 2 * kb; i++) {
+    double r = sqrt(-2.0 * log_unit(a[i])), sn, cs;
+    sincos_2pi(t[i], &sn, &cs);
+    z[2 * i] = r * cs;
+    z[2 * i + 1] = r * sn;
+  }
+}
+
 void fpf_rng_normals(uint64_t seed, uint64_t stream, uint64_t step,
                      uint64_t index, double *out, size_t n) {
-  double a[PAIRS], t[PAIRS], z[2 * PAIRS];
-  uint64_t w[4];
+  double z[2 * PAIRS];
   size_t nblocks = (n + 3) / 4;
   for (size_t k0 = 0; k0 < nblocks; k0 += PAIRS / 2) {
     size_t kb = nblocks - k0 < PAIRS / 2 ? nblocks - k0 : PAIRS / 2;
-    for (size_t k = 0; k < kb; k++) {
-      fpf_rng_block(seed, stream, step, index, k0 + k, w);
-      a[2 * k] = u01(w[0]);
-      t[2 * k] = u01(w[1]);
-      a[2 * k + 1] = u01(w[2]);
-      t[2 * k + 1] = u01(w[3]);
-    }
-    for (size_t i = 0; i < 2 * kb; i++) {
-      double r = sqrt(-2.0 * log_unit(a[i])), sn, cs;
-      sincos_2pi(t[i], &sn, &cs);
-      z[2 * i] = r * cs;
-      z[2 * i + 1] = r * sn;
-    }
+    normals_chunk(seed, stream, step, index, k0, kb, z);
     size_t first = 4 * k0, count = 4 * kb;
     if (first + count > n) count = n - first;
     memcpy(out + first, z, count * sizeof *out);
+  }
+}
+
+void fpf_rng_normals_f(uint64_t seed, uint64_t stream, uint64_t step,
+                       uint64_t index, float *out, size_t n) {
+  double z[2 * PAIRS];
+  size_t nblocks = (n + 3) / 4;
+  for (size_t k0 = 0; k0 < nblocks; k0 += PAIRS / 2) {
+    size_t kb = nblocks - k0 < PAIRS / 2 ? nblocks - k0 : PAIRS / 2;
+    normals_chunk(seed, stream, step, index, k0, kb, z);
+    size_t first = 4 * k0, count = 4 * kb;
+    if (first + count > n) count = n - first;
+    for (size_t i = 0; i < count; i++) out[first + i] = (float)z[i];
   }
 }

@@ -35,6 +35,9 @@ void fpf_rng_block(uint64_t seed, uint64_t stream, uint64_t step,
 /* n standard normals for (seed, stream, step, index) into out. */
 void fpf_rng_normals(uint64_t seed, uint64_t stream, uint64_t step,
                      uint64_t index, double *out, size_t n);
+/* The same normals rounded to float. */
+void fpf_rng_normals_f(uint64_t seed, uint64_t stream, uint64_t step,
+                       uint64_t index, float *out, size_t n);
 
 /* n uniforms in the open interval (0, 1), 53-bit resolution. */
 void fpf_rng_uniforms(uint64_t seed, uint64_t stream, uint64_t step,
