@@ -233,23 +233,19 @@ static fpf_status diffusion(fpf_flow *f, const fpf_flow_input *in,
     for (size_t i = 0; i < d; i++) f->D[i * d + i] += p->c + p->boost;
   }
   if (!f->opt.cholesky) return FPF_OK;
-  /* D = L L^T, lower factor with the upper part zeroed.  Read as
-   * column-major, the row-major lower triangle is the upper one, and
-   * dpotrf 'U' (D = U^T U) leaves L = U^T there.  The _work call does
-   * not transpose into a temporary, so a step allocates nothing. */
-  lapack_int info;
+  /* D = L L^T, lower factor with the upper part zeroed, by blocks
+   * (fpf_potrf_lower); nothing is allocated. */
+  long info;
   if (f->f32) {
     fpf_to_float(f->D, f->D32, d * d);
     memcpy(f->L32, f->D32, d * d * sizeof *f->L32);
-    info = LAPACKE_spotrf_work(LAPACK_COL_MAJOR, 'U', (lapack_int)d, f->L32,
-                               (lapack_int)d);
+    info = fpf_spotrf_lower(d, f->L32);
     for (size_t i = 0; i < d; i++)
       for (size_t j = i + 1; j < d; j++) f->L32[i * d + j] = 0;
     fpf_to_double(f->L32, f->L, d * d);
   } else {
     memcpy(f->L, f->D, d * d * sizeof *f->L);
-    info = LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, 'U', (lapack_int)d, f->L,
-                               (lapack_int)d);
+    info = fpf_potrf_lower(d, f->L);
   }
   if (info != 0) {
     double lmax = NAN;
@@ -257,10 +253,10 @@ static fpf_status diffusion(fpf_flow *f, const fpf_flow_input *in,
     return fpf_error_set(
         err, FPF_ENOTPD,
         "diffusion matrix D = c(I + gamma F) + b I is not positive definite "
-        "(Cholesky failed at column %d): gamma = %g, lambda_max(F) = %g, "
+        "(Cholesky failed at column %ld): gamma = %g, lambda_max(F) = %g, "
         "c = %g, b = %g; with gamma < 0, D needs gamma > -1/lambda_max(F) "
         "= %g",
-        (int)info, p->gamma, lmax, p->c, p->boost,
+        info, p->gamma, lmax, p->c, p->boost,
         lmax > 0 ? -1.0 / lmax : -INFINITY);
   }
   for (size_t i = 0; i < d; i++)

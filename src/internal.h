@@ -95,7 +95,11 @@ void fpf_syrk_lower(size_t n, size_t d, double alpha, const double *G,
 void fpf_trmm_rows(size_t m, size_t d, double alpha, const double *L,
                    double *B);
 
-/* The same three in single precision. */
+/* Lower Cholesky factor of A (d x d, row-major) in place, in blocks;
+ * 0 or the 1-based column where A is not positive definite. */
+long fpf_potrf_lower(size_t d, double *A);
+
+/* The same four in single precision. */
 void fpf_sgemm_rows(CBLAS_TRANSPOSE tb, size_t m, size_t n, size_t k,
                     float alpha, const float *A, size_t lda, const float *B,
                     size_t ldb, float beta, float *C, size_t ldc);
@@ -103,6 +107,7 @@ void fpf_ssyrk_lower(size_t n, size_t d, float alpha, const float *G,
                      float *F);
 void fpf_strmm_rows(size_t m, size_t d, float alpha, const float *L,
                     float *B);
+long fpf_spotrf_lower(size_t d, float *A);
 
 /* The float Cholesky factor of the flow's D in single precision (NULL
  * otherwise); dyn.c draws its noise with it. */

@@ -8,6 +8,8 @@
 
 #include "internal.h"
 
+#include <lapacke.h>
+
 void openblas_set_num_threads(int num_threads);
 
 double *fpf_dalloc(size_t n) {
@@ -233,27 +235,37 @@ void fpf_blas_single_thread(void) { openblas_set_num_threads(1); }
 /* Output widths up to this take plain loops: the BLAS call costs more
  * than the arithmetic, and OpenBLAS's small-matrix path allocates. */
 #define NARROW 32
+/* Block of the blocked Cholesky factorisation. */
+#define CHOL_BLOCK 128
 
 #define R double
 #define FN(name) fpf_##name
 #define GEMM cblas_dgemm
 #define SYRK cblas_dsyrk
 #define TRMM cblas_dtrmm
+#define TRSM cblas_dtrsm
+#define POTRF LAPACKE_dpotrf_work
 #include "blas_blocks.inc"
 #undef R
 #undef FN
 #undef GEMM
 #undef SYRK
 #undef TRMM
+#undef TRSM
+#undef POTRF
 
 #define R float
 #define FN(name) fpf_s##name
 #define GEMM cblas_sgemm
 #define SYRK cblas_ssyrk
 #define TRMM cblas_strmm
+#define TRSM cblas_strsm
+#define POTRF LAPACKE_spotrf_work
 #include "blas_blocks.inc"
 #undef R
 #undef FN
 #undef GEMM
 #undef SYRK
 #undef TRMM
+#undef TRSM
+#undef POTRF

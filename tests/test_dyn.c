@@ -281,6 +281,64 @@ static void test_cholesky_boundary(void **state) {
 }
 
 /*
+ * The blocked Cholesky factor (blocks of 128) at d = 300, three blocks
+ * with a partial last one: L L^T = D to 1e-13 of max |D| in double and
+ * 1e-5 in single precision, L lower; and a D that stops being positive
+ * definite at index 290 (third block) is reported at column 291.
+ */
+static void test_cholesky_blocks(void **state) {
+  (void)state;
+  size_t d = 300, n = 400;
+  double *G = normals(n * d, 9, 1.0), *D = calloc(d * d, sizeof *D);
+  for (size_t i = 0; i < n; i++)
+    for (size_t a = 0; a < d; a++)
+      for (size_t b = 0; b < d; b++)
+        D[a * d + b] += 0.5 * G[i * d + a] * G[i * d + b] / (double)n;
+  for (size_t a = 0; a < d; a++) D[a * d + a] += 1.0;
+  double *z = normals(n * d, 10, 1.0), *mu = calloc(n * d, sizeof *mu);
+  for (int f32 = 0; f32 < 2; f32++) {
+    fpf_flow_options fo;
+    fpf_flow_options_init(&fo);
+    fo.knn_k = 0;
+    fo.single_precision = f32;
+    fpf_flow *f;
+    assert_int_equal(fpf_flow_create(&f, n, d, &fo, NULL), FPF_OK);
+    fpf_flow_input in = {.z = z, .n = n, .drift = mu, .diffusion = D};
+    fpf_flow_params p = {.eta = 0.01, .c = 1, .h = 3.0};
+    fpf_metrics m;
+    assert_int_equal(fpf_flow_compute(f, &in, &p, &m, NULL), FPF_OK);
+    const double *L = fpf_flow_cholesky(f);
+    double worst = 0, dmax = 0;
+    for (size_t a = 0; a < d; a++)
+      for (size_t b = 0; b < d; b++) {
+        if (b > a) assert_true(L[a * d + b] == 0);
+        double s = 0;
+        for (size_t c = 0; c <= (a < b ? a : b); c++)
+          s += L[a * d + c] * L[b * d + c];
+        worst = fmax(worst, fabs(s - D[a * d + b]));
+        dmax = fmax(dmax, fabs(D[a * d + b]));
+      }
+    if (worst > (f32 ? 1e-5 : 1e-13) * dmax)
+      fail_msg("%s: max |L L^T - D| = %g, max |D| = %g",
+               f32 ? "float" : "double", worst, dmax);
+    /* not positive definite from index 290 on */
+    double *B = calloc(d * d, sizeof *B);
+    for (size_t a = 0; a < d; a++) B[a * d + a] = a == 290 ? -1.0 : 1.0;
+    in.diffusion = B;
+    fpf_error err;
+    assert_int_equal(fpf_flow_compute(f, &in, &p, &m, &err), FPF_ENOTPD);
+    if (!strstr(err.msg, "column 291"))
+      fail_msg("message without the column: %s", err.msg);
+    free(B);
+    fpf_flow_destroy(f);
+  }
+  free(G);
+  free(D);
+  free(z);
+  free(mu);
+}
+
+/*
  * With a threshold no ratio can pass, resets fire at warmup, then every
  * cooldown steps; the boost is beta c(t*) exp(-(t - t*)/tau_D) with t*
  * the step after the reset; eta and c follow their schedules.
@@ -392,6 +450,7 @@ int main(void) {
       cmocka_unit_test(test_reset_in_span),
       cmocka_unit_test(test_reset_covariance),
       cmocka_unit_test(test_cholesky_boundary),
+      cmocka_unit_test(test_cholesky_blocks),
       cmocka_unit_test(test_trigger_and_schedules),
       cmocka_unit_test(test_threads_identical),
       cmocka_unit_test(test_bad_input),
