@@ -3,41 +3,35 @@
 #define _GNU_SOURCE
 #include "pde_config.h"
 
-#include <errno.h>
-#include <ini.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "fpflow/dyn.h"
 #include "fpflow/rng.h"
+#include "ini_table.h"
 
-typedef enum { T_DOUBLE, T_LONG, T_U64, T_BOOL, T_STR, T_VEC2, T_CELLS,
-               T_FORM, T_FLUX, T_SPLIT } ktype;
-
-typedef struct key {
-  const char *section, *name;
-  ktype type;
-  size_t off;
-  const char *doc;
-} key;
+/* This table's own types: pairs ("a, b", one value for both axes) and
+   the scheme's enums. */
+enum { T_VEC2 = FPF_INI_OWN, T_CELLS, T_FLUX, T_SPLIT };
+_Static_assert(FPF_PDE_CFG_STR == FPF_INI_STR_MAX,
+               "string keys: ini_table.h");
 
 #define OFF(f) offsetof(fpf_pde_config, f)
 
-static const key keys[] = {
-    {"run", "t_end", T_DOUBLE, OFF(t_end), "end time"},
-    {"run", "dt", T_DOUBLE, OFF(pde.dt),
+static const fpf_ini_key keys[] = {
+    {"run", "t_end", FPF_INI_DOUBLE, OFF(t_end), "end time"},
+    {"run", "dt", FPF_INI_DOUBLE, OFF(pde.dt),
      "time step (each interval between outputs is cut into equal steps "
      "no longer than dt)"},
-    {"run", "times", T_STR, OFF(times),
+    {"run", "times", FPF_INI_STR, OFF(times),
      "output times, comma-separated, in [0, t_end] ('' = 0, t_end/4, ..., "
      "t_end); t_end is always one"},
-    {"run", "figure", T_BOOL, OFF(figure), "write figure.png"},
-    {"run", "threads", T_LONG, OFF(threads),
+    {"run", "figure", FPF_INI_BOOL, OFF(figure), "write figure.png"},
+    {"run", "threads", FPF_INI_LONG, OFF(threads),
      "threads of the sweeps (0: all cores; results do not depend on it)"},
-    {"grid", "d", T_LONG, OFF(d), "dimension: 1 or 2"},
+    {"grid", "d", FPF_INI_LONG, OFF(d), "dimension: 1 or 2"},
     {"grid", "lo", T_VEC2, OFF(pde.lo),
      "lower corner of the box: one value for every axis, or 'z1, z2'"},
     {"grid", "hi", T_VEC2, OFF(pde.hi), "upper corner of the box"},
@@ -47,59 +41,56 @@ static const key keys[] = {
      "chang_cooper | scharfetter_gummel (the same flux, two evaluations)"},
     {"scheme", "splitting", T_SPLIT, OFF(pde.splitting),
      "lie | strang: how the 2-D step is split into x and y sweeps"},
-    {"scheme", "min_cells_per_well", T_DOUBLE, OFF(pde.min_cells_per_well),
+    {"scheme", "min_cells_per_well", FPF_INI_DOUBLE,
+     OFF(pde.min_cells_per_well),
      "refuse a grid with fewer cells across a well's Gibbs width (0: off)"},
-    {"scheme", "max_outside", T_DOUBLE, OFF(pde.max_outside),
+    {"scheme", "max_outside", FPF_INI_DOUBLE, OFF(pde.max_outside),
      "largest fraction of the initial density allowed outside the box"},
-    {"init", "init", T_STR, OFF(init),
+    {"init", "init", FPF_INI_STR, OFF(init),
      "initial density: gaussian | point | gibbs | a path to an (n, d) .npy "
      "of particles (histogram)"},
     {"init", "init_mean", T_VEC2, OFF(init_mean),
      "gaussian: mean; point: the point (one value or 'z1, z2')"},
     {"init", "init_std", T_VEC2, OFF(init_std),
      "gaussian: standard deviation per axis"},
-    {"landscape", "landscape", T_STR, OFF(landscape),
+    {"landscape", "landscape", FPF_INI_STR, OFF(landscape),
      "two_wells | quadratic | mixture | rosenbrock | decoder"},
-    {"landscape", "quad_curvature", T_DOUBLE, OFF(quad_curvature),
+    {"landscape", "quad_curvature", FPF_INI_DOUBLE, OFF(quad_curvature),
      "quadratic: A = quad_curvature I"},
-    {"landscape", "quad_center", T_DOUBLE, OFF(quad_center),
+    {"landscape", "quad_center", FPF_INI_DOUBLE, OFF(quad_center),
      "quadratic: every coordinate of the minimum m"},
-    {"landscape", "mixture_k", T_LONG, OFF(mixture_k),
+    {"landscape", "mixture_k", FPF_INI_LONG, OFF(mixture_k),
      "mixture: number of wells, on a circle (in 1-D at R cos(2 pi k / K))"},
-    {"landscape", "mixture_radius", T_DOUBLE, OFF(mixture_radius),
+    {"landscape", "mixture_radius", FPF_INI_DOUBLE, OFF(mixture_radius),
      "mixture: radius R of that circle"},
-    {"landscape", "mixture_width", T_DOUBLE, OFF(mixture_width),
+    {"landscape", "mixture_width", FPF_INI_DOUBLE, OFF(mixture_width),
      "mixture: width s of every well"},
-    {"landscape", "rosen_a", T_DOUBLE, OFF(rosen_a), "rosenbrock: a"},
-    {"landscape", "rosen_b", T_DOUBLE, OFF(rosen_b), "rosenbrock: b"},
-    {"landscape", "decoder_hidden", T_LONG, OFF(decoder_hidden),
+    {"landscape", "rosen_a", FPF_INI_DOUBLE, OFF(rosen_a), "rosenbrock: a"},
+    {"landscape", "rosen_b", FPF_INI_DOUBLE, OFF(rosen_b), "rosenbrock: b"},
+    {"landscape", "decoder_hidden", FPF_INI_LONG, OFF(decoder_hidden),
      "decoder: hidden units"},
-    {"landscape", "decoder_dx", T_LONG, OFF(decoder_dx),
+    {"landscape", "decoder_dx", FPF_INI_LONG, OFF(decoder_dx),
      "decoder: output size D_x"},
-    {"landscape", "seed", T_U64, OFF(seed),
+    {"landscape", "seed", FPF_INI_U64, OFF(seed),
      "decoder: seed of its weights and target (as fpflow run draws them)"},
-    {"schedule", "eta0", T_DOUBLE, OFF(pde.dyn.eta0),
+    {"schedule", "eta0", FPF_INI_DOUBLE, OFF(pde.dyn.eta0),
      "initial learning rate"},
-    {"schedule", "tau_eta", T_DOUBLE, OFF(pde.dyn.tau_eta),
+    {"schedule", "tau_eta", FPF_INI_DOUBLE, OFF(pde.dyn.tau_eta),
      "eta(t) = eta0 / (1 + t / tau_eta)"},
-    {"schedule", "D0", T_DOUBLE, OFF(pde.dyn.D0), "base diffusion"},
-    {"schedule", "tau_D", T_DOUBLE, OFF(pde.dyn.tau_D),
+    {"schedule", "D0", FPF_INI_DOUBLE, OFF(pde.dyn.D0), "base diffusion"},
+    {"schedule", "tau_D", FPF_INI_DOUBLE, OFF(pde.dyn.tau_D),
      "c(t) = D0 exp(-t / tau_D)"},
-    {"dynamics", "lambda", T_DOUBLE, OFF(pde.dyn.lambda),
+    {"dynamics", "lambda", FPF_INI_DOUBLE, OFF(pde.dyn.lambda),
      "entropy weight in mu = -eta (grad L + lambda g), g from the grid "
      "density"},
-    {"dynamics", "gamma", T_DOUBLE, OFF(pde.dyn.gamma),
+    {"dynamics", "gamma", FPF_INI_DOUBLE, OFF(pde.dyn.gamma),
      "Fisher coupling: D_k = c s_k (1 + gamma F_kk), F from the grid "
      "density"},
-    {"dynamics", "entropy_form", T_FORM, OFF(pde.dyn.entropy_form),
+    {"dynamics", "entropy_form", FPF_INI_FORM, OFF(pde.dyn.entropy_form),
      "source (-grad rho (1 + log rho)) | wasserstein (-grad log rho)"},
     {"dynamics", "diffusion_scale", T_VEC2, OFF(pde.diffusion_scale),
      "s_k per axis: one value (scalar D) or 's1, s2' (diagonal D)"},
 };
-#define NKEYS (sizeof keys / sizeof keys[0])
-
-static const char *const sections =
-    "run, grid, scheme, init, landscape, schedule, dynamics";
 
 void fpf_pde_config_defaults(fpf_pde_config *c) {
   memset(c, 0, sizeof *c);
@@ -124,34 +115,6 @@ void fpf_pde_config_defaults(fpf_pde_config *c) {
   c->seed = 42;
 }
 
-static const key *find_key(const char *section, const char *name) {
-  for (size_t i = 0; i < NKEYS; i++)
-    if (!strcmp(keys[i].name, name) &&
-        (!section || !section[0] || !strcmp(keys[i].section, section)))
-      return &keys[i];
-  return NULL;
-}
-
-static int parse_double(const char *s, double *v) {
-  char *end;
-  errno = 0;
-  double x = strtod(s, &end);
-  while (*end == ' ' || *end == '\t') end++;
-  if (end == s || *end != '\0' || errno == ERANGE || !isfinite(x)) return -1;
-  *v = x;
-  return 0;
-}
-
-static int parse_long(const char *s, long *v) {
-  char *end;
-  errno = 0;
-  long x = strtol(s, &end, 10);
-  while (*end == ' ' || *end == '\t') end++;
-  if (end == s || *end != '\0' || errno == ERANGE) return -1;
-  *v = x;
-  return 0;
-}
-
 /* "a" or "a, b" into v[0], v[1] (one value fills both); 0 or -1. */
 static int parse_pair(const char *s, double v[2], int whole) {
   char buf[FPF_PDE_CFG_STR];
@@ -160,9 +123,10 @@ static int parse_pair(const char *s, double v[2], int whole) {
   char *comma = strchr(buf, ',');
   if (comma) *comma = '\0';
   double a, b;
-  if (parse_double(buf, &a)) return -1;
+  if (fpf_ini_parse_double(buf, 1, &a)) return -1;
   b = a;
-  if (comma && (strchr(comma + 1, ',') || parse_double(comma + 1, &b)))
+  if (comma && (strchr(comma + 1, ',') ||
+                fpf_ini_parse_double(comma + 1, 1, &b)))
     return -1;
   if (whole && (a != floor(a) || b != floor(b) || a < 0 || b < 0 ||
                 a > 1e9 || b > 1e9))
@@ -172,174 +136,74 @@ static int parse_pair(const char *s, double v[2], int whole) {
   return 0;
 }
 
-/* Sets one key from its text; the message names where it came from. */
-static fpf_status set_value(fpf_pde_config *c, const key *k, const char *val,
-                            const char *where, fpf_error *err) {
-  char *p = (char *)c + k->off;
-  long l;
-  double x, pair[2];
-  const char *what = NULL;
+static const char *parse_own(void *cfg, const fpf_ini_key *k,
+                             const char *val) {
+  char *p = (char *)cfg + k->off;
+  double pair[2];
   switch (k->type) {
-    case T_DOUBLE:
-      if (parse_double(val, &x)) what = "a finite number";
-      else *(double *)p = x;
-      break;
-    case T_LONG:
-      if (parse_long(val, &l)) what = "a whole number";
-      else *(long *)p = l;
-      break;
-    case T_U64: {
-      char *end;
-      errno = 0;
-      unsigned long long u = strtoull(val, &end, 10);
-      if (end == val || *end || errno || val[0] == '-')
-        what = "a whole number >= 0";
-      else *(uint64_t *)p = u;
-      break;
-    }
-    case T_BOOL:
-      if (!strcasecmp(val, "true") || !strcasecmp(val, "yes") ||
-          !strcasecmp(val, "on") || !strcmp(val, "1"))
-        *(int *)p = 1;
-      else if (!strcasecmp(val, "false") || !strcasecmp(val, "no") ||
-               !strcasecmp(val, "off") || !strcmp(val, "0"))
-        *(int *)p = 0;
-      else what = "true or false";
-      break;
-    case T_STR:
-      if (strlen(val) >= FPF_PDE_CFG_STR) what = "shorter than 256 characters";
-      else strcpy(p, val);
-      break;
     case T_VEC2:
-      if (parse_pair(val, pair, 0)) what = "one finite number or two, 'a, b'";
-      else memcpy(p, pair, sizeof pair);
-      break;
+      if (parse_pair(val, pair, 0)) return "one finite number or two, 'a, b'";
+      memcpy(p, pair, sizeof pair);
+      return NULL;
     case T_CELLS:
       if (parse_pair(val, pair, 1))
-        what = "one whole number >= 0 or two, 'n1, n2'";
-      else
-        ((size_t *)p)[0] = (size_t)pair[0], ((size_t *)p)[1] = (size_t)pair[1];
-      break;
-    case T_FORM:
-      if (fpf_entropy_form_parse(val, (fpf_entropy_form *)p))
-        what = "source or wasserstein";
-      break;
+        return "one whole number >= 0 or two, 'n1, n2'";
+      ((size_t *)p)[0] = (size_t)pair[0], ((size_t *)p)[1] = (size_t)pair[1];
+      return NULL;
     case T_FLUX:
       if (fpf_pde_flux_form_parse(val, (fpf_pde_flux_form *)p))
-        what = "chang_cooper or scharfetter_gummel";
-      break;
+        return "chang_cooper or scharfetter_gummel";
+      return NULL;
     case T_SPLIT:
       if (fpf_pde_splitting_parse(val, (fpf_pde_splitting *)p))
-        what = "lie or strang";
+        return "lie or strang";
+      return NULL;
+  }
+  return "valid";
+}
+
+static void write_own(const void *cfg, const fpf_ini_key *k, FILE *f,
+                      int exact) {
+  const char *p = (const char *)cfg + k->off;
+  switch (k->type) {
+    case T_VEC2: {
+      const double *v = (const double *)p;
+      if (v[0] == v[1]) fprintf(f, exact ? "%.17g" : "%g", v[0]);
+      else fprintf(f, exact ? "%.17g, %.17g" : "%g, %g", v[0], v[1]);
+      break;
+    }
+    case T_CELLS: {
+      const size_t *v = (const size_t *)p;
+      if (v[0] == v[1]) fprintf(f, "%zu", v[0]);
+      else fprintf(f, "%zu, %zu", v[0], v[1]);
+      break;
+    }
+    case T_FLUX:
+      fputs(fpf_pde_flux_form_name(*(const fpf_pde_flux_form *)p), f);
+      break;
+    case T_SPLIT:
+      fputs(fpf_pde_splitting_name(*(const fpf_pde_splitting *)p), f);
       break;
   }
-  if (what)
-    return fpf_error_set(err, FPF_EINVAL, "%s: %s = '%s' must be %s", where,
-                         k->name, val, what);
-  return FPF_OK;
 }
 
-static void list_keys(char *buf, size_t n, const char *section) {
-  size_t len = 0;
-  buf[0] = '\0';
-  for (size_t i = 0; i < NKEYS && len + 40 < n; i++) {
-    if (section && section[0] && strcmp(keys[i].section, section)) continue;
-    len += (size_t)snprintf(buf + len, n - len, "%s%s", len ? ", " : "",
-                            keys[i].name);
-  }
-}
-
-typedef struct load_ctx {
-  fpf_pde_config *c;
-  const char *path;
-  fpf_error *err;
-  fpf_status st;
-  int line;
-  FILE *f;
-} load_ctx;
-
-/* inih's line reader, counting lines so that messages can name them. */
-static char *read_line(char *buf, int size, void *stream) {
-  load_ctx *x = stream;
-  char *r = fgets(buf, size, x->f);
-  if (r) x->line++;
-  return r;
-}
-
-static int on_key(void *user, const char *section, const char *name,
-                  const char *value) {
-  load_ctx *x = user;
-  if (x->st) return 0;
-  char where[512];
-  snprintf(where, sizeof where, "%s line %d", x->path, x->line);
-  int known = 0;
-  for (size_t i = 0; i < NKEYS; i++)
-    if (!strcmp(keys[i].section, section)) known = 1;
-  if (section[0] && !known) {
-    x->st = fpf_error_set(x->err, FPF_EINVAL,
-                          "%s: unknown section [%s] (sections: %s)", where,
-                          section, sections);
-    return 0;
-  }
-  const key *k = find_key(section, name);
-  if (!k) {
-    char names[1024];
-    list_keys(names, sizeof names, section);
-    x->st = fpf_error_set(x->err, FPF_EINVAL,
-                          "%s: unknown key '%s' in [%s] (keys there: %s)",
-                          where, name, section, names);
-    return 0;
-  }
-  x->st = set_value(x->c, k, value, where, x->err);
-  return x->st == FPF_OK;
-}
+/* Numbers may end in blanks (as in pairs and times), and --help shows
+   them as the resolved file does. */
+static const fpf_ini_table table = {
+    .keys = keys, .nkeys = sizeof keys / sizeof keys[0],
+    .command = "pde", .what = "grid run",
+    .blanks = 1,
+    .help_exact = 1, .help_name = 18, .help_value = 12,
+    .parse = parse_own, .write = write_own};
 
 fpf_status fpf_pde_config_load(fpf_pde_config *c, const char *path,
                                fpf_error *err) {
-  FILE *f = fopen(path, "r");
-  if (!f)
-    return fpf_error_set(err, FPF_EIO, "config %s: %s", path, strerror(errno));
-  load_ctx x = {c, path, err, FPF_OK, 0, f};
-  int rc = ini_parse_stream(read_line, &x, on_key, &x);
-  fclose(f);
-  if (x.st) return x.st;
-  if (rc > 0)
-    return fpf_error_set(err, FPF_EFORMAT,
-                         "config %s line %d: not 'key = value' or "
-                         "'[section]'", path, rc);
-  if (rc < 0)
-    return fpf_error_set(err, FPF_EIO, "config %s: cannot be read", path);
-  return FPF_OK;
+  return fpf_ini_load(&table, c, path, err);
 }
 
 fpf_status fpf_pde_config_set(fpf_pde_config *c, const char *assignment,
                               fpf_error *err) {
-  char buf[FPF_PDE_CFG_STR * 2];
-  if (strlen(assignment) >= sizeof buf)
-    return fpf_error_set(err, FPF_EINVAL, "--set '%.40s...': too long",
-                         assignment);
-  strcpy(buf, assignment);
-  char *eq = strchr(buf, '=');
-  if (!eq)
-    return fpf_error_set(err, FPF_EINVAL,
-                         "--set '%s': expected key=value", assignment);
-  *eq = '\0';
-  char *name = buf, *section = NULL, *dot = strchr(buf, '.');
-  if (dot) {
-    *dot = '\0';
-    section = buf;
-    name = dot + 1;
-  }
-  const key *k = find_key(section, name);
-  if (!k) {
-    char names[2048];
-    list_keys(names, sizeof names, NULL);
-    return fpf_error_set(err, FPF_EINVAL,
-                         "--set: unknown key '%s' (keys: %s)", name, names);
-  }
-  char where[FPF_PDE_CFG_STR * 2 + 8];
-  snprintf(where, sizeof where, "--set %s", assignment);
-  return set_value(c, k, eq + 1, where, err);
+  return fpf_ini_set(&table, c, assignment, err);
 }
 
 /* The output times from the `times` text, or five by default. */
@@ -355,7 +219,7 @@ static fpf_status resolve_times(fpf_pde_config *c, fpf_error *err) {
        tok = strtok_r(NULL, ",", &save)) {
     while (*tok == ' ' || *tok == '\t') tok++;
     double t;
-    if (parse_double(tok, &t))
+    if (fpf_ini_parse_double(tok, 1, &t))
       return fpf_error_set(err, FPF_EINVAL, "times = '%s': '%s' is not a "
                            "finite number", c->times, tok);
     if (t < 0 || t > c->t_end)
@@ -479,69 +343,12 @@ fpf_status fpf_pde_config_landscape(const fpf_pde_config *c,
   return st;
 }
 
-static void write_value(const fpf_pde_config *c, const key *k, FILE *f) {
-  const char *p = (const char *)c + k->off;
-  switch (k->type) {
-    case T_DOUBLE: fprintf(f, "%.17g", *(const double *)p); break;
-    case T_LONG: fprintf(f, "%ld", *(const long *)p); break;
-    case T_U64:
-      fprintf(f, "%llu", (unsigned long long)*(const uint64_t *)p);
-      break;
-    case T_BOOL: fputs(*(const int *)p ? "true" : "false", f); break;
-    case T_STR: fputs(p, f); break;
-    case T_VEC2: {
-      const double *v = (const double *)p;
-      if (v[0] == v[1]) fprintf(f, "%.17g", v[0]);
-      else fprintf(f, "%.17g, %.17g", v[0], v[1]);
-      break;
-    }
-    case T_CELLS: {
-      const size_t *v = (const size_t *)p;
-      if (v[0] == v[1]) fprintf(f, "%zu", v[0]);
-      else fprintf(f, "%zu, %zu", v[0], v[1]);
-      break;
-    }
-    case T_FORM:
-      fputs(fpf_entropy_form_name(*(const fpf_entropy_form *)p), f);
-      break;
-    case T_FLUX:
-      fputs(fpf_pde_flux_form_name(*(const fpf_pde_flux_form *)p), f);
-      break;
-    case T_SPLIT:
-      fputs(fpf_pde_splitting_name(*(const fpf_pde_splitting *)p), f);
-      break;
-  }
-}
-
 void fpf_pde_config_write(const fpf_pde_config *c, FILE *f) {
-  fprintf(f, "; fpflow %s: the resolved configuration of this grid run.\n"
-             "; 'fpflow pde THIS_FILE' repeats it.\n", fpf_version());
-  const char *sec = "";
-  for (size_t i = 0; i < NKEYS; i++) {
-    if (strcmp(sec, keys[i].section)) {
-      sec = keys[i].section;
-      fprintf(f, "\n[%s]\n", sec);
-    }
-    fprintf(f, "; %s\n%s = ", keys[i].doc, keys[i].name);
-    write_value(c, &keys[i], f);
-    fputc('\n', f);
-  }
+  fpf_ini_write(&table, c, f);
 }
 
 void fpf_pde_config_help(FILE *f) {
   fpf_pde_config def;
   fpf_pde_config_defaults(&def);
-  const char *sec = "";
-  for (size_t i = 0; i < NKEYS; i++) {
-    if (strcmp(sec, keys[i].section)) {
-      sec = keys[i].section;
-      fprintf(f, "  [%s]\n", sec);
-    }
-    char val[64] = "";
-    FILE *m = fmemopen(val, sizeof val, "w");
-    write_value(&def, &keys[i], m);
-    fclose(m);
-    fprintf(f, "    %-18s %-12s %s\n", keys[i].name, val[0] ? val : "''",
-            keys[i].doc);
-  }
+  fpf_ini_help(&table, &def, f);
 }
