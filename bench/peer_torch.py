@@ -79,7 +79,8 @@ def main():
             times.append(t)
     json.dump(dict(peer="torch", version=torch.__version__,
                    median_s=statistics.median(times), min_s=min(times),
-                   max_s=max(times), reps=len(times), **metrics), sys.stdout)
+                   max_s=max(times), reps=len(times), times_s=times,
+                   **metrics), sys.stdout)
     print()
 
 

@@ -39,15 +39,20 @@ void openblas_set_num_threads(int num_threads);
 
 typedef struct bench_args {
   char sizes[256], precisions[64], threads[64];
-  int reps, warmup, peers, profile, floor;
+  int reps, rounds, warmup, peers, profile, floor;
   const char *json;
   const char *peer_dir;
 } bench_args;
 
 /* What one child reports back through its pipe. */
+/* Most timed steps of one child (--reps). */
+#define MAX_REPS 1000
+
 typedef struct result {
   int ok;
   double median, min, max, cpu;
+  int nt;              /* step times in t */
+  double t[MAX_REPS];
   double log_C, S_dot, log_rho_mean;
   double phase[FPF_NPHASES];
   long peak_kb;
@@ -57,30 +62,38 @@ typedef struct result {
 typedef struct peer_result {
   int ok;
   double median, min, max, log_C, S_dot, log_rho_mean;
+  int nt;
+  double t[MAX_REPS];
   char version[64], err[256];
 } peer_result;
 
 static void usage(FILE *f) {
   fprintf(f,
           "usage: fpflow bench [--sizes NxD,...] [--precision fp64,fp32]\n"
-          "                    [--threads 2,1] [--reps R] [--peers]\n"
-          "                    [--profile] [--no-floor] [-o FILE.json]\n\n"
+          "                    [--threads 2,1] [--reps R] [--rounds K]\n"
+          "                    [--peers] [--profile] [--no-floor]\n"
+          "                    [-o FILE.json]\n\n"
           "Times one full fpflow step (KDE, drift, Fisher, Cholesky, noise,\n"
           "update, metrics) on L = |z|^2/2 with eta 0.01, lambda 0.001,\n"
           "c 1, gamma 0.05, dt 0.01 and h^2 = mean pairwise |z_i - z_j|^2 /\n"
-          "(2 log N): median, min and max of R steps after 2 warm-up steps,\n"
-          "GFLOP/s and peak memory.  The floor is the time of the step's\n"
-          "BLAS and LAPACK calls alone at this machine's rate.\n\n"
+          "(2 log N): median, min and max of K rounds of R steps (each\n"
+          "after 2 warm-up steps), GFLOP/s and peak memory.  The floor is\n"
+          "the time of the step's BLAS and LAPACK calls alone at this\n"
+          "machine's rate.  fpflow, the peers and the floor take turns in\n"
+          "every round, so that a drift of the machine's speed touches\n"
+          "them alike; 'x' columns are fpflow's median over theirs (below 1:\n"
+          "fpflow is faster).\n\n"
           "options:\n"
           "  --sizes LIST      N x d sizes (2048x1024,500x2,256x32)\n"
           "  --precision LIST  fp64 and/or fp32 (fp64,fp32)\n"
           "  --threads LIST    thread counts (2,1)\n"
-          "  --reps R          timed steps, at least 7 (7)\n"
+          "  --reps R          timed steps per round, 7 to 1000 (7)\n"
+          "  --rounds K        rounds, 1 to 100 (3)\n"
           "  --peers           also time bench/peer_numpy.py and\n"
           "                    bench/peer_torch.py (Debian's\n"
-          "                    /usr/bin/python3)\n"
-          "                    on the same particles, interleaved, and print\n"
-          "                    fpflow/peer ratios\n"
+          "                    /usr/bin/python3) on the same particles and\n"
+          "                    print fpflow/peer; refused when their\n"
+          "                    log C, S_dot or mean log rho differ\n"
           "  --peer-dir DIR    where the peer scripts are (the source's\n"
           "                    bench/)\n"
           "  --profile         time each phase of fpflow's step\n"
@@ -116,6 +129,16 @@ static void summarise(double *t, int n, double *med, double *mn, double *mx) {
   *med = n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
   *mn = t[0];
   *mx = t[n - 1];
+}
+
+static void keep_times(result *r, const double *t, int n) {
+  r->nt = n < MAX_REPS ? n : MAX_REPS;
+  memcpy(r->t, t, (size_t)r->nt * sizeof *t);
+}
+
+/* Adds n more samples to a pool of at most cap. */
+static void pool_add(double *pool, int *np, int cap, const double *t, int n) {
+  for (int i = 0; i < n && *np < cap; i++) pool[(*np)++] = t[i];
 }
 
 /* The floor: the same BLAS/LAPACK calls with OpenBLAS's own threads. */
@@ -169,6 +192,7 @@ static void floor_child(size_t n, size_t d, int f32, int threads, int reps,
     }
     free(Z), free(E), free(F), free(P);
   }
+  keep_times(r, t, reps);
   summarise(t, reps, &r->median, &r->min, &r->max);
   free(t);
   r->ok = 1;
@@ -233,6 +257,7 @@ static void fpflow_child(const double *z, size_t n, size_t d, double h,
   }
   fpf_dyn_profile_take(dy, r->phase);
   for (int i = 0; i < FPF_NPHASES; i++) r->phase[i] /= reps;
+  keep_times(r, t, reps);
   summarise(t, reps, &r->median, &r->min, &r->max);
   double cmed, cmin, cmax;
   summarise(c, reps, &cmed, &cmin, &cmax);
@@ -273,11 +298,22 @@ static result run_child(const job *j) {
                    j->warmup, &r);
     else
       floor_child(j->n, j->d, j->f32, j->threads, j->reps, &r);
-    ssize_t w = write(fd[1], &r, sizeof r);
-    _exit(w == (ssize_t)sizeof r ? 0 : 1);
+    size_t w = 0;
+    while (w < sizeof r) {
+      ssize_t k = write(fd[1], (const char *)&r + w, sizeof r - w);
+      if (k <= 0) break;
+      w += (size_t)k;
+    }
+    _exit(w == sizeof r ? 0 : 1);
   }
   close(fd[1]);
-  ssize_t got = pid > 0 ? read(fd[0], &r, sizeof r) : -1;
+  /* the result is larger than a pipe's atomic write: read until whole */
+  ssize_t got = 0;
+  while (pid > 0 && got < (ssize_t)sizeof r) {
+    ssize_t k = read(fd[0], (char *)&r + got, sizeof r - (size_t)got);
+    if (k <= 0) break;
+    got += k;
+  }
   close(fd[0]);
   if (pid > 0) waitpid(pid, NULL, 0);
   if (got != (ssize_t)sizeof r) {
@@ -288,13 +324,6 @@ static result run_child(const job *j) {
 }
 
 /* ---- the peers ------------------------------------------------------- */
-
-static double json_number(const char *s, const char *key) {
-  char pat[64];
-  snprintf(pat, sizeof pat, "\"%s\": ", key);
-  const char *p = strstr(s, pat);
-  return p ? strtod(p + strlen(pat), NULL) : NAN;
-}
 
 static peer_result run_peer(const bench_args *a, const char *which,
                             const char *zpath, double h, int f32,
@@ -311,24 +340,34 @@ static peer_result run_peer(const bench_args *a, const char *which,
            strcmp(which, "torch") ? "" : (threads == 1 ? "--threads 1"
                                                        : "--threads 2"));
   FILE *p = popen(cmd, "r");
-  char out[4096] = "";
+  static char out[65536];
   size_t len = p ? fread(out, 1, sizeof out - 1, p) : 0;
   out[len] = '\0';
   int rc = p ? pclose(p) : -1;
   const char *line = strstr(out, "{\"peer\"");
-  if (rc != 0 || !line) {
+  cJSON *js = line ? cJSON_Parse(line) : NULL;
+  if (rc != 0 || !js) {
     snprintf(r.err, sizeof r.err, "%s peer failed: %.200s", which, out);
+    cJSON_Delete(js);
     return r;
   }
-  r.median = json_number(line, "median_s");
-  r.min = json_number(line, "min_s");
-  r.max = json_number(line, "max_s");
-  r.log_C = json_number(line, "log_C");
-  r.S_dot = json_number(line, "S_dot");
-  r.log_rho_mean = json_number(line, "log_rho_mean");
-  const char *v = strstr(line, "\"version\": \"");
-  if (v) sscanf(v + 12, "%63[^\"]", r.version);
-  r.ok = 1;
+  double *dst[] = {&r.median, &r.min, &r.max, &r.log_C, &r.S_dot,
+                   &r.log_rho_mean};
+  const char *key[] = {"median_s", "min_s", "max_s", "log_C", "S_dot",
+                       "log_rho_mean"};
+  for (int i = 0; i < 6; i++) {
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(js, key[i]);
+    *dst[i] = cJSON_IsNumber(v) ? v->valuedouble : NAN;
+  }
+  cJSON *ts = cJSON_GetObjectItemCaseSensitive(js, "times_s"), *t;
+  cJSON_ArrayForEach(t, ts) if (cJSON_IsNumber(t) && r.nt < MAX_REPS)
+      r.t[r.nt++] = t->valuedouble;
+  cJSON *v = cJSON_GetObjectItemCaseSensitive(js, "version");
+  if (cJSON_IsString(v)) snprintf(r.version, sizeof r.version, "%s",
+                                  v->valuestring);
+  cJSON_Delete(js);
+  r.ok = r.nt > 0;
+  if (!r.ok) snprintf(r.err, sizeof r.err, "%s peer gave no times", which);
   return r;
 }
 
@@ -375,6 +414,7 @@ static int parse_args(int argc, char **argv, bench_args *a) {
       {"precision", required_argument, 0, 'p'},
       {"threads", required_argument, 0, 't'},
       {"reps", required_argument, 0, 'r'},
+      {"rounds", required_argument, 0, 'R'},
       {"peers", no_argument, 0, 'P'},
       {"peer-dir", required_argument, 0, 'D'},
       {"profile", no_argument, 0, 'f'},
@@ -387,6 +427,7 @@ static int parse_args(int argc, char **argv, bench_args *a) {
   strcpy(a->precisions, "fp64,fp32");
   strcpy(a->threads, "2,1");
   a->reps = 7;
+  a->rounds = 3;
   a->warmup = 2;
   a->floor = 1;
   a->peer_dir = FPF_SOURCE_DIR "/bench";
@@ -408,6 +449,17 @@ static int parse_args(int argc, char **argv, bench_args *a) {
           return FPF_EXIT_USAGE;
         }
         a->reps = (int)r;
+        break;
+      }
+      case 'R': {
+        char *end;
+        long r = strtol(optarg, &end, 10);
+        if (*end || r < 1 || r > 100) {
+          fpf_cli_error("bench: --rounds '%s': a whole number from 1 to 100",
+                        optarg);
+          return FPF_EXIT_USAGE;
+        }
+        a->rounds = (int)r;
         break;
       }
       case 'P': a->peers = 1; break;
@@ -476,7 +528,63 @@ static void ratio_text(char *buf, size_t n, const peer_result *p,
     snprintf(buf, n, "refused: %.200s", why);
   else
     snprintf(buf, n, "%8.2f ms  x%.2f", 1e3 * p->median,
-             p->median / f->median);
+             f->median / p->median);
+}
+
+/*
+ * One configuration in --rounds rounds of fpflow, the peers and the
+ * floor in turn, so that a drift of the machine's speed touches all of
+ * them alike; the figures are taken over all rounds' steps.  The peers
+ * and the floor stop at n > 16384 (the dense step).
+ */
+static void measure(const bench_args *a, job *j, const char *zpath,
+                    result *f, result *fl, peer_result *pn,
+                    peer_result *pt) {
+  memset(f, 0, sizeof *f);
+  memset(fl, 0, sizeof *fl);
+  memset(pn, 0, sizeof *pn);
+  memset(pt, 0, sizeof *pt);
+  int cap = a->rounds * a->reps, dense = j->n <= 16384;
+  int cnt[4] = {0};
+  double *pool[4];
+  for (int q = 0; q < 4; q++) pool[q] = malloc((size_t)cap * sizeof **pool);
+  double phase[FPF_NPHASES] = {0}, cpu = 0;
+  for (int r = 0; r < a->rounds; r++) {
+    j->kind = 0;
+    result x = run_child(j);
+    if (!x.ok) {
+      *f = x;
+      break;
+    }
+    if (r == 0) *f = x;
+    for (int q = 0; q < FPF_NPHASES; q++) phase[q] += x.phase[q] / a->rounds;
+    cpu += x.cpu / a->rounds;
+    if (x.peak_kb > f->peak_kb) f->peak_kb = x.peak_kb;
+    pool_add(pool[0], &cnt[0], cap, x.t, x.nt);
+    for (int w = 0; w < 2 && a->peers && dense; w++) {
+      peer_result *p = w ? pt : pn;
+      if (r > 0 && !p->ok) continue; /* it failed: said once */
+      peer_result y = run_peer(a, w ? "torch" : "numpy", zpath, j->h, j->f32,
+                               j->threads);
+      if (r == 0 || !y.ok) *p = y;
+      if (y.ok) pool_add(pool[1 + w], &cnt[1 + w], cap, y.t, y.nt);
+    }
+    if (a->floor && dense) {
+      j->kind = 1;
+      result y = run_child(j);
+      if (r == 0 || !y.ok) *fl = y;
+      if (y.ok) pool_add(pool[3], &cnt[3], cap, y.t, y.nt);
+    }
+  }
+  if (f->ok) {
+    memcpy(f->phase, phase, sizeof phase);
+    f->cpu = cpu;
+    summarise(pool[0], cnt[0], &f->median, &f->min, &f->max);
+  }
+  if (pn->ok) summarise(pool[1], cnt[1], &pn->median, &pn->min, &pn->max);
+  if (pt->ok) summarise(pool[2], cnt[2], &pt->median, &pt->min, &pt->max);
+  if (fl->ok) summarise(pool[3], cnt[3], &fl->median, &fl->min, &fl->max);
+  for (int q = 0; q < 4; q++) free(pool[q]);
 }
 
 int fpf_cmd_bench(int argc, char **argv) {
@@ -508,7 +616,8 @@ int fpf_cmd_bench(int argc, char **argv) {
   printf("%-10s %-5s %3s  %-28s %7s %8s  %-19s", "N x d", "prec", "thr",
          "fpflow median (min-max) ms", "GF/s", "peak MB", "floor ms x");
   if (a.peers)
-    printf("  %-26s %-26s", "numpy ms  fpflow/np", "torch ms  fpflow/torch");
+    printf("  %-26s %-26s", "numpy ms  x (fpflow/np)",
+           "torch ms  x (fpflow/torch)");
   printf("\n");
   for (int si = 0; si < ns; si++) {
     size_t n = sizes[si].n, d = sizes[si].d;
@@ -531,19 +640,9 @@ int fpf_cmd_bench(int argc, char **argv) {
       for (int ti = 0; ti < nt; ti++) {
         int f32 = prec[pi], th = (int)threads[ti];
         job j = {0, z, n, d, h, f32, th, a.reps, a.warmup};
-        /* interleaved: fpflow, the peers, the floor */
-        result f = run_child(&j);
-        peer_result pn = {0}, pt = {0};
-        if (a.peers && n <= 16384) {
-          pn = run_peer(&a, "numpy", zpath, h, f32, th);
-          pt = run_peer(&a, "torch", zpath, h, f32, th);
-        }
-        result fl = {0};
-        /* the floor is the dense step's BLAS work: not for huge N */
-        if (a.floor && n <= 16384) {
-          j.kind = 1;
-          fl = run_child(&j);
-        }
+        result f, fl;
+        peer_result pn, pt;
+        measure(&a, &j, zpath, &f, &fl, &pn, &pt);
         if (!f.ok) {
           printf("%5zux%-4zu %-5s %3d  failed: %s\n", n, d,
                  f32 ? "fp32" : "fp64", th, f.err);

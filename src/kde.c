@@ -40,7 +40,7 @@
 #define SYM_MAX_ELEMS ((size_t)1 << 23)
 /* Rows per chunk of a blocked product; tile side of the symmetric path. */
 #define ROW_CHUNK 128
-#define TILE 128
+#define TILE 256
 /* Pairs used by the median heuristic before it subsamples. */
 #define MEDIAN_MAX_PAIRS ((size_t)1 << 18)
 

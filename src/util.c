@@ -228,7 +228,7 @@ void fpf_blas_single_thread(void) { openblas_set_num_threads(1); }
 /* Rows per BLAS call: large enough for the kernels' full speed (a
  * 128 x 2048 x 1024 dgemm runs at the single-core peak), small enough to
  * share 2048 rows evenly over a few threads. */
-#define ROW_CHUNK 128
+#define ROW_CHUNK 512
 /* Columns of F per block of the blocked syrk. */
 #define COL_CHUNK 256
 
