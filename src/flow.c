@@ -101,7 +101,7 @@ fpf_status fpf_flow_create(fpf_flow **out, size_t n_max, size_t d,
   f->log_rho = fpf_dalloc(n_max);
   f->score = fpf_dalloc(nd);
   f->knn = fpf_dalloc(n_max);
-  f->g = fpf_dalloc(nd);
+  f->g = fpf_dalloc(o->flux_divergence ? nd : 1); /* divergence scratch */
   f->mu = fpf_dalloc(nd);
   f->DS = fpf_dalloc(nd);
   f->J = fpf_dalloc(nd);

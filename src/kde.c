@@ -40,7 +40,11 @@
 #define SYM_MAX_ELEMS ((size_t)1 << 23)
 /* Rows per chunk of a blocked product; tile side of the symmetric path. */
 #define ROW_CHUNK 128
-#define TILE 256
+/* Largest tile side of the symmetric path; a workspace for at most
+ * SMALL_TILE_N particles uses tiles of 128, so that a few hundred
+ * particles still make several tiles for the threads. */
+#define TILE_MAX 256
+#define SMALL_TILE_N 1024
 /* Pairs used by the median heuristic before it subsamples. */
 #define MEDIAN_MAX_PAIRS ((size_t)1 << 18)
 
@@ -62,7 +66,9 @@ struct fpf_kde {
   double *zT;          /* centred sources transposed (d x n_max, d <= 8) */
   double *pairs;       /* median heuristic buffer (MEDIAN_MAX_PAIRS) */
   double *parts;       /* per-tile partial sums of the symmetric path */
-  size_t part_stride;  /* doubles per tile side: TILE (1 + dp + knn_k) */
+  size_t prow;         /* rows of P, rmax and rsum */
+  size_t tile;         /* tile side of the symmetric path */
+  size_t part_stride;  /* doubles per tile side: tile (1 + dp + knn_k) */
 };
 
 static const char *const rule_names[] = {"fixed", "scott", "silverman",
@@ -254,6 +260,31 @@ fpf_status fpf_kde_choose_bandwidth(fpf_kde *k, const double *z, size_t n,
 
 /* ---- workspace ------------------------------------------------------ */
 
+/*
+ * The buffers of the row-block path (queries, their centred copies and
+ * P): made at creation when evaluations at the particles use that path,
+ * otherwise at the first evaluation at other points.  The symmetric path
+ * writes its products into the caller's score array instead.
+ */
+static fpf_status block_buffers(fpf_kde *k) {
+  if (k->xc) return FPF_OK;
+  size_t d = k->d;
+  k->xc = fpf_dalloc(k->br * d);
+  k->xq = fpf_dalloc(k->br);
+  k->P = fpf_dalloc(k->prow * d);
+  if (k->f32) k->xc32 = fpf_falloc(k->br * d);
+  if (!k->xc || !k->xq || !k->P || (k->f32 && !k->xc32)) {
+    fpf_dfree(k->xc);
+    fpf_dfree(k->xq);
+    fpf_dfree(k->P);
+    free(k->xc32);
+    k->xc = k->xq = k->P = NULL;
+    k->xc32 = NULL;
+    return FPF_ENOMEM;
+  }
+  return FPF_OK;
+}
+
 fpf_status fpf_kde_create(fpf_kde **out, size_t n_max, size_t d,
                           const fpf_kde_options *o, fpf_error *err) {
   *out = NULL;
@@ -288,8 +319,6 @@ fpf_status fpf_kde_create(fpf_kde **out, size_t n_max, size_t d,
   if (bpairs > MEDIAN_MAX_PAIRS) bpairs = MEDIAN_MAX_PAIRS;
   k->zc = fpf_dalloc(n_max * d);
   k->zq = fpf_dalloc(n_max);
-  k->xc = fpf_dalloc(br * d);
-  k->xq = fpf_dalloc(br);
   size_t ebuf = br * k->bc;
   if (n_max * n_max <= SYM_MAX_ELEMS && n_max * n_max > ebuf)
     ebuf = n_max * n_max;
@@ -320,7 +349,7 @@ fpf_status fpf_kde_create(fpf_kde **out, size_t n_max, size_t d,
                   : fpf_dalloc(1);
   k->sym_ok = n_max * n_max <= SYM_MAX_ELEMS && !o->block;
   size_t prow = k->sym_ok && n_max > br ? n_max : br;
-  k->P = fpf_dalloc(prow * d);
+  k->prow = prow;
   k->rmax = fpf_dalloc(prow);
   k->rsum = fpf_dalloc(prow);
   k->knn = fpf_dalloc(n_max * (o->knn_k ? o->knn_k : 1));
@@ -329,18 +358,22 @@ fpf_status fpf_kde_create(fpf_kde **out, size_t n_max, size_t d,
   k->zT = fpf_dalloc(d <= DIRECT_MAX_D ? d * n_max : 1);
   k->pairs = fpf_dalloc(bpairs ? bpairs : 1);
   if (k->sym_ok) {
-    size_t nt = (n_max + TILE - 1) / TILE;
-    k->part_stride = TILE * (1 + (d <= DIRECT_MAX_D ? d : 0) + k->knn_k);
+    k->tile = n_max <= SMALL_TILE_N ? TILE_MAX / 2 : TILE_MAX;
+    size_t nt = (n_max + k->tile - 1) / k->tile;
+    k->part_stride = k->tile * (1 + (d <= DIRECT_MAX_D ? d : 0) + k->knn_k);
     k->parts = fpf_dalloc(nt * (nt + 1) * k->part_stride);
   }
   if (k->f32) {
     k->zc32 = fpf_falloc(n_max * d);
-    k->xc32 = fpf_falloc(br * d);
     k->E32 = fpf_falloc(ebuf);
     k->P32 = fpf_falloc(prow * d);
   }
-  if ((k->f32 && (!k->zc32 || !k->xc32 || !k->E32 || !k->P32)) || !k->zT ||
-      !k->zc || !k->zq || !k->xc || !k->xq || !k->E || !k->P || !k->rmax ||
+  /* the row-block buffers now when the evaluations at the particles
+   * need them, else at the first evaluation at other points */
+  int blocks = k->loo || !k->sym_ok || d <= DIRECT_MAX_D;
+  if ((k->f32 && (!k->zc32 || !k->E32 || !k->P32)) || !k->zT ||
+      (blocks && block_buffers(k) != FPF_OK) ||
+      !k->zc || !k->zq || !k->E || !k->rmax ||
       !k->rsum || !k->knn || !k->u || !k->mean || !k->pairs ||
       (k->sym_ok && !k->parts)) {
     fpf_kde_destroy(k);
@@ -477,15 +510,15 @@ static void direct_block(fpf_kde *k, const double *xc, size_t rows,
 /* ---- the symmetric path at the sources ------------------------------ */
 /*
  * With the self term and all rows wanted, each pair (i, j), j < i, is
- * formed once.  The pairs are cut into TILE x TILE tiles of the lower
+ * formed once.  The pairs are cut into tile x tile blocks of the lower
  * triangle, which the threads take in any order.  A tile adds its pairs'
  * kernel values to partial sums of its own: one side for its rows, one
  * for its columns.  Each row then adds up its parts in a fixed order
  * (sym_reduce), so the result does not depend on the number of threads.
  */
 
-/* One side of a tile's parts: sums (TILE), sums of e_ij z_j (dp x TILE,
- * the direct path only) and neighbour lists (TILE x kk). */
+/* One side of a tile's parts: sums (T), sums of e_ij z_j (dp x T, the
+ * direct path only) and neighbour lists (T x kk), T the tile side. */
 typedef struct {
   double *sum, *P, *knn;
 } sym_parts;
@@ -502,7 +535,8 @@ static void tile_of_task(size_t t, size_t *ib, size_t *jb) {
 
 static sym_parts parts_at(const fpf_kde *k, size_t t, int side, size_t dp) {
   double *b = k->parts + (2 * t + (size_t)side) * k->part_stride;
-  sym_parts p = {b, b + TILE, b + TILE + dp * TILE};
+  size_t T = k->tile;
+  sym_parts p = {b, b + T, b + T + dp * T};
   return p;
 }
 
@@ -516,7 +550,7 @@ static void sym_parts_init(const fpf_kde *k, size_t ib, size_t jb,
   for (int side = 0; side < (ib == jb ? 1 : 2); side++) {
     sym_parts *p = side ? pc : pr;
     size_t r = side ? rj : ri;
-    memset(p->sum, 0, TILE * (1 + dp) * sizeof *p->sum);
+    memset(p->sum, 0, k->tile * (1 + dp) * sizeof *p->sum);
     for (size_t q = 0; q < r * kk; q++) p->knn[q] = INFINITY;
   }
 }
@@ -540,11 +574,11 @@ static void sym_knn(const double *r2, size_t jn, size_t kk, double *row,
  * e_ij z_j (the direct path); with dp = 0 P comes from the products.
  */
 static void sym_reduce(fpf_kde *k, size_t n, size_t dp, size_t kk) {
-  size_t d = k->d, nt = (n + TILE - 1) / TILE;
+  size_t d = k->d, T = k->tile, nt = (n + T - 1) / T;
 #pragma omp parallel for schedule(static) if (n * nt * (1 + dp + kk) > \
                                               FPF_PAR_MIN)
   for (size_t i = 0; i < n; i++) {
-    size_t ib = i / TILE, ii = i % TILE;
+    size_t ib = i / T, ii = i % T;
     double s = 1.0, *P = k->P + i * d, *best = k->knn + i * kk;
     for (size_t c = 0; c < dp; c++) P[c] = k->zc[i * d + c];
     for (size_t q = 0; q < kk; q++) best[q] = INFINITY;
@@ -552,7 +586,7 @@ static void sym_reduce(fpf_kde *k, size_t n, size_t dp, size_t kk) {
       sym_parts p = b <= ib ? parts_at(k, tile_task(ib, b), 0, dp)
                             : parts_at(k, tile_task(b, ib), 1, dp);
       s += p.sum[ii];
-      for (size_t c = 0; c < dp; c++) P[c] += p.P[c * TILE + ii];
+      for (size_t c = 0; c < dp; c++) P[c] += p.P[c * T + ii];
       for (size_t q = 0; q < kk; q++) knn_push(best, kk, p.knn[ii * kk + q]);
     }
     k->rmax[i] = 0;
@@ -567,12 +601,12 @@ static void sym_reduce(fpf_kde *k, size_t n, size_t dp, size_t kk) {
  */
 static void direct_sym_tile(fpf_kde *k, size_t n, size_t ib, size_t jb,
                             double inv2h2, size_t kk) {
-  size_t d = k->d, nm = k->n_max, i0 = ib * TILE, j0 = jb * TILE;
-  size_t ri = n - i0 < TILE ? n - i0 : TILE, rj = n - j0 < TILE ? n - j0 : TILE;
+  size_t d = k->d, nm = k->n_max, T = k->tile, i0 = ib * T, j0 = jb * T;
+  size_t ri = n - i0 < T ? n - i0 : T, rj = n - j0 < T ? n - j0 : T;
   int diag = ib == jb;
   sym_parts pr, pc;
   sym_parts_init(k, ib, jb, ri, rj, d, kk, &pr, &pc);
-  double e[TILE];
+  double e[TILE_MAX];
   for (size_t ii = 0; ii < ri; ii++) {
     size_t jn = diag ? ii : rj;
     if (!jn) continue;
@@ -590,15 +624,15 @@ static void direct_sym_tile(fpf_kde *k, size_t n, size_t ib, size_t jb,
     for (size_t j = 0; j < jn; j++) pc.sum[j] += e[j];
     for (size_t c = 0; c < d; c++) {
       const double *col = k->zT + c * nm + j0;
-      double x = xi[c], *pcc = pc.P + c * TILE;
-      pr.P[c * TILE + ii] += fpf_dot(e, col, jn);
+      double x = xi[c], *pcc = pc.P + c * T;
+      pr.P[c * T + ii] += fpf_dot(e, col, jn);
       for (size_t j = 0; j < jn; j++) pcc[j] += e[j] * x;
     }
   }
 }
 
 static void direct_sym(fpf_kde *k, size_t n, double inv2h2, size_t kk) {
-  size_t nt = (n + TILE - 1) / TILE, ntask = nt * (nt + 1) / 2;
+  size_t T = k->tile, nt = (n + T - 1) / T, ntask = nt * (nt + 1) / 2;
 #pragma omp parallel for schedule(dynamic) if (n * n * (k->d + 8) > \
                                                FPF_PAR_MIN)
   for (size_t t = 0; t < ntask; t++) {
@@ -614,6 +648,7 @@ static void direct_sym(fpf_kde *k, size_t n, double inv2h2, size_t kk) {
 #define FN(name) name##_d
 #define GEMM cblas_dgemm
 #define SYRK cblas_dsyrk
+#define SYMM cblas_dsymm
 #define EXPV fpf_exp_nonpos
 #define SUMV fpf_sum
 #define ZC(k) ((k)->zc)
@@ -624,6 +659,7 @@ static void direct_sym(fpf_kde *k, size_t n, double inv2h2, size_t kk) {
 #undef FN
 #undef GEMM
 #undef SYRK
+#undef SYMM
 #undef EXPV
 #undef SUMV
 #undef ZC
@@ -635,6 +671,7 @@ static void direct_sym(fpf_kde *k, size_t n, double inv2h2, size_t kk) {
 #define FN(name) name##_f
 #define GEMM cblas_sgemm
 #define SYRK cblas_ssyrk
+#define SYMM cblas_ssymm
 #define EXPV fpf_expf_nonpos
 #define SUMV fpf_sumf
 #define ZC(k) ((k)->zc32)
@@ -645,6 +682,7 @@ static void direct_sym(fpf_kde *k, size_t n, double inv2h2, size_t kk) {
 #undef FN
 #undef GEMM
 #undef SYRK
+#undef SYMM
 #undef EXPV
 #undef SUMV
 #undef ZC
@@ -670,9 +708,16 @@ static fpf_status eval_rows(fpf_kde *k, const double *z, size_t n,
 
   /* at the sources with the self term: the symmetric all-rows path */
   if (self && !k->loo && k->sym_ok) {
-    if (d <= DIRECT_MAX_D) direct_sym(k, n, inv2h2, kk);
-    else if (f32) sym_self_f(k, n, inv2h2, kk);
-    else sym_self_d(k, n, inv2h2, kk);
+    /* double products go straight into score, and are finished there */
+    const double *P = k->P;
+    if (d <= DIRECT_MAX_D) {
+      direct_sym(k, n, inv2h2, kk);
+    } else if (f32) {
+      sym_self_f(k, n, inv2h2, kk, score ? k->P32 : NULL);
+    } else {
+      sym_self_d(k, n, inv2h2, kk, score);
+      P = score;
+    }
 #pragma omp parallel for schedule(static) if (n * d * 4 > FPF_PAR_MIN)
     for (size_t i = 0; i < n; i++) {
       double *sc = score ? score + i * d : NULL;
@@ -680,13 +725,17 @@ static fpf_status eval_rows(fpf_kde *k, const double *z, size_t n,
         finish_row_f(d, 0.0, k->rsum[i], k->P32 + i * d, k->zc + i * d,
                      lognorm, inv_h2, log_rho + i, sc);
       else
-        finish_row_d(d, 0.0, k->rsum[i], k->P + i * d, k->zc + i * d,
+        finish_row_d(d, 0.0, k->rsum[i], P ? P + i * d : NULL, k->zc + i * d,
                      lognorm, inv_h2, log_rho + i, sc);
       if (kk && knn_dist) knn_dist[i] = sqrt(k->knn[i * kk + kk - 1]);
     }
     return FPF_OK;
   }
 
+  if (block_buffers(k) != FPF_OK)
+    return fpf_error_set(err, FPF_ENOMEM,
+                         "kde: out of memory for blocks of %zu x %zu", k->br,
+                         d);
   for (size_t i0 = 0; i0 < m; i0 += k->br) {
     size_t rows = m - i0 < k->br ? m - i0 : k->br;
     const double *xc, *xq;

@@ -247,18 +247,19 @@ static double kth_sq(const double *z, size_t n, size_t d, size_t i,
 }
 
 /*
- * The symmetric path at the particles (each pair once, in tiles of 128
- * with per-tile partial sums) against the long-double reference, at
- * sizes around the tile edges, in the direct (d <= 8) and Gram
+ * The symmetric path at the particles (each pair once, in tiles of 128,
+ * or 256 above 1024 particles, with per-tile partial sums) against the
+ * long-double reference, at sizes around the tile edges, in the direct (d <= 8) and Gram
  * (d > 8) forms: log rho to 1e-12 relative, the score to 1e-10 and the
  * third-neighbour distance to 1e-12.
  */
 static void test_symmetric_tiles(void **state) {
   (void)state;
-  size_t ns[] = {4, 127, 128, 129, 300}, ds[] = {1, 2, 8, 9, 33};
-  for (size_t a = 0; a < 5; a++)
+  size_t ns[] = {4, 127, 128, 129, 300, 1100}, ds[] = {1, 2, 8, 9, 33};
+  for (size_t a = 0; a < 6; a++)
     for (size_t b = 0; b < 5; b++) {
       size_t n = ns[a], d = ds[b], kk = 3;
+      if (n > 1024 && (d == 1 || d == 33)) continue; /* time */
       double h = 0.5 * sqrt((double)d), *z = normals(n * d, 40 + a, 1.0);
       double *lr = malloc(n * sizeof *lr), *s = malloc(n * d * sizeof *s);
       double *kd = malloc(n * sizeof *kd), rlr, rs[64];
@@ -278,6 +279,17 @@ static void test_symmetric_tiles(void **state) {
           assert_true(fabs(s[i * d + c] - rs[c]) < 1e-10 * (1 + fabs(rs[c])));
         assert_true(rel(kd[i], sqrt(kth_sq(z, n, d, i, kk))) < 1e-12);
       }
+      /* without the score (no products): the same log rho, bit for bit;
+       * then at other points (the row-block buffers made on demand) */
+      double *lr2 = malloc(n * sizeof *lr2);
+      assert_int_equal(fpf_kde_eval(k, z, n, h, lr2, NULL, NULL, NULL),
+                       FPF_OK);
+      assert_memory_equal(lr2, lr, n * sizeof *lr);
+      assert_int_equal(fpf_kde_eval_at(k, z, n, z, 1, h, lr2, s, NULL),
+                       FPF_OK);
+      reference(z, n, d, z, h, -1, 0, &rlr, rs);
+      assert_true(rel(lr2[0], rlr) < 1e-12);
+      free(lr2);
       fpf_kde_destroy(k);
       free(z);
       free(lr);
