@@ -55,7 +55,7 @@ typedef struct result {
   double t[MAX_REPS];
   double log_C, S_dot, log_rho_mean;
   double phase[FPF_NPHASES];
-  long peak_kb;
+  long peak_kb, ws_kb; /* peak RSS; RSS that creating the dynamics added */
   char err[256];
 } result;
 
@@ -77,8 +77,9 @@ static void usage(FILE *f) {
           "update, metrics) on L = |z|^2/2 with eta 0.01, lambda 0.001,\n"
           "c 1, gamma 0.05, dt 0.01 and h^2 = mean pairwise |z_i - z_j|^2 /\n"
           "(2 log N): median, min and max of K rounds of R steps (each\n"
-          "after 2 warm-up steps), GFLOP/s and peak memory.  The floor is\n"
-          "the time of the step's BLAS and LAPACK calls alone at this\n"
+          "after 2 warm-up steps), GFLOP/s and peak memory (x: over the\n"
+          "particles plus the workspace fpflow made).  The floor is the\n"
+          "time of the step's BLAS and LAPACK calls alone at this\n"
           "machine's rate.  fpflow, the peers and the floor take turns in\n"
           "every round, so that a drift of the machine's speed touches\n"
           "them alike; 'x' columns are fpflow's median over theirs (below 1:\n"
@@ -212,6 +213,17 @@ static double bench_bandwidth(const double *z, size_t n, size_t d) {
   return sqrt(mpd / (2.0 * log((double)n)));
 }
 
+/* This process's resident memory (kB), or 0. */
+static long rss_kb(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  long v = 0;
+  while (f && fgets(line, sizeof line, f))
+    if (!strncmp(line, "VmRSS:", 6)) v = atol(line + 6);
+  if (f) fclose(f);
+  return v;
+}
+
 static void fpflow_child(const double *z, size_t n, size_t d, double h,
                          int f32, int threads, int reps, int warmup,
                          result *r) {
@@ -225,11 +237,13 @@ static void fpflow_child(const double *z, size_t n, size_t d, double h,
   o.eta0 = ETA, o.tau_eta = 1e300, o.lambda = LAMBDA, o.D0 = CDIFF;
   o.tau_D = 1e300, o.gamma = GAMMA, o.dt = DT, o.bandwidth = h;
   o.knn_k = 0, o.resets = 0, o.single_precision = f32;
+  long rss0 = rss_kb();
   if (fpf_landscape_quadratic(&L, d, NULL, NULL, &err) ||
       fpf_dyn_create(&dy, L, n, z, &o, &err)) {
     snprintf(r->err, sizeof r->err, "%.250s", err.msg);
     return;
   }
+  long ws_kb = rss_kb() - rss0;
   for (int k = 0; k < warmup + reps; k++) {
     fpf_metrics m;
     fpf_dyn_set_particles(dy, z, NULL);
@@ -265,6 +279,7 @@ static void fpflow_child(const double *z, size_t n, size_t d, double h,
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   r->peak_kb = ru.ru_maxrss;
+  r->ws_kb = ws_kb;
   r->ok = 1;
   fpf_dyn_destroy(dy);
   fpf_landscape_destroy(L);
@@ -613,8 +628,8 @@ int fpf_cmd_bench(int argc, char **argv) {
     }
     js = cJSON_CreateArray();
   }
-  printf("%-10s %-5s %3s  %-28s %7s %8s  %-19s", "N x d", "prec", "thr",
-         "fpflow median (min-max) ms", "GF/s", "peak MB", "floor ms x");
+  printf("%-10s %-5s %3s  %-28s %7s %-15s  %-19s", "N x d", "prec", "thr",
+         "fpflow median (min-max) ms", "GF/s", "peak MB (x)", "floor ms x");
   if (a.peers)
     printf("  %-26s %-26s", "numpy ms  x (fpflow/np)",
            "torch ms  x (fpflow/torch)");
@@ -656,9 +671,15 @@ int fpf_cmd_bench(int argc, char **argv) {
         if (fl.ok)
           snprintf(floor_txt, sizeof floor_txt, "%8.2f  x%.2f",
                    1e3 * fl.median, f.median / fl.median);
-        printf("%5zux%-4zu %-5s %3d  %8.2f (%7.2f-%8.2f) %7.1f %8.1f  %-19s",
+        /* peak memory over the particles (n x d doubles) plus what
+           creating the dynamics added (its workspace) */
+        double mem_x = (double)f.peak_kb /
+                       ((double)(n * d * sizeof(double)) / 1024.0 +
+                        (double)f.ws_kb);
+        printf("%5zux%-4zu %-5s %3d  %8.2f (%7.2f-%8.2f) %7.1f %6.1f (x%.2f)  "
+               "%-19s",
                n, d, f32 ? "fp32" : "fp64", th, 1e3 * f.median, 1e3 * f.min,
-               1e3 * f.max, gf, f.peak_kb / 1024.0, floor_txt);
+               1e3 * f.max, gf, f.peak_kb / 1024.0, mem_x, floor_txt);
         /* fp32 against a float peer: the agreement of two float runs */
         double tol = f32 ? 2e-3 : 1e-8;
         if (a.peers) {
@@ -682,10 +703,12 @@ int fpf_cmd_bench(int argc, char **argv) {
           cJSON *o = cJSON_CreateObject();
           const char *keys[] = {"N",       "d",     "threads", "h",
                                 "median_s", "min_s", "max_s",   "cpu_s",
-                                "gflops",  "peak_rss_kb", "floor_s",
+                                "gflops",  "peak_rss_kb", "workspace_kb",
+                                "floor_s",
                                 "numpy_s", "torch_s", "log_C", "S_dot"};
           double vals[] = {(double)n, (double)d, th, h, f.median, f.min,
                            f.max, f.cpu, gf, (double)f.peak_kb,
+                           (double)f.ws_kb,
                            fl.ok ? fl.median : NAN, pn.ok ? pn.median : NAN,
                            pt.ok ? pt.median : NAN, f.log_C, f.S_dot};
           cJSON_AddStringToObject(o, "precision", f32 ? "fp32" : "fp64");
