@@ -343,7 +343,7 @@ static void update(fpf_dyn *dy) {
   const float *L32 = fpf_flow_cholesky_f(dy->flow);
   float *x32 = L32 ? dy->noise32 : NULL;
   double dt = dy->o.dt, s = sqrt(2.0 * dt), t0 = omp_get_wtime();
-#pragma omp parallel for schedule(static) if (n * d * 20 > FPF_PAR_MIN)
+#pragma omp parallel for schedule(static) if (n * d * 64 > FPF_PAR_MIN)
   for (size_t i = 0; i < n; i++) {
     if (x32)
       fpf_rng_normals_f(dy->o.seed, FPF_STREAM_NOISE, (uint64_t)dy->step, i,

@@ -285,13 +285,13 @@ static void times_D(fpf_flow *f, size_t n) {
   }
 #pragma omp parallel for schedule(static) if (n * d * d * 2 > FPF_PAR_MIN)
   for (size_t i = 0; i < n; i++) {
-    /* row i of S D, accumulated along the rows of D (vectorised over a) */
-    double *out = f->DS + i * d;
-    for (size_t a = 0; a < d; a++) out[a] = 0;
-    for (size_t b = 0; b < d; b++) {
-      double sb = f->score[i * d + b];
-      for (size_t a = 0; a < d; a++) out[a] += sb * f->D[b * d + a];
-    }
+    /* row i of S D, accumulated along the rows of D (vectorised over a)
+     * in a local row, which nothing else can alias */
+    const double *restrict si = f->score + i * d, *restrict D = f->D;
+    double acc[SMALL_D] = {0};
+    for (size_t b = 0; b < d; b++)
+      for (size_t a = 0; a < d; a++) acc[a] += si[b] * D[b * d + a];
+    memcpy(f->DS + i * d, acc, d * sizeof *acc);
   }
 }
 

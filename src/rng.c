@@ -91,13 +91,15 @@ static inline void sincos_2pi(double t, double *s, double *c) {
 static void normals_chunk(uint64_t seed, uint64_t stream, uint64_t step,
                           uint64_t index, size_t k0, size_t kb, double *z) {
   double a[PAIRS], t[PAIRS];
-  uint64_t w[4];
+  philox4x64_key_t key = {{seed, 0}};
+  /* Random123's inline rounds, so that independent blocks overlap */
   for (size_t k = 0; k < kb; k++) {
-    fpf_rng_block(seed, stream, step, index, k0 + k, w);
-    a[2 * k] = u01(w[0]);
-    t[2 * k] = u01(w[1]);
-    a[2 * k + 1] = u01(w[2]);
-    t[2 * k + 1] = u01(w[3]);
+    philox4x64_ctr_t ctr = {{k0 + k, index, step, stream}};
+    philox4x64_ctr_t w = philox4x64(ctr, key);
+    a[2 * k] = u01(w.v[0]);
+    t[2 * k] = u01(w.v[1]);
+    a[2 * k + 1] = u01(w.v[2]);
+    t[2 * k + 1] = u01(w.v[3]);
   }
   for (size_t i = 0; i < 2 * kb; i++) {
     double r = sqrt(-2.0 * log_unit(a[i])), sn, cs;
