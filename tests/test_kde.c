@@ -298,6 +298,49 @@ static void test_symmetric_tiles(void **state) {
     }
 }
 
+/* The KDE's vectorised exp (src/util.c), not in the public headers. */
+void fpf_exp_nonpos(double *x, size_t n);
+void fpf_expf_nonpos(float *x, size_t n);
+
+/*
+ * The kernels' exp against long double on 2 10^6 points of [-707, 0]
+ * (and the ends): relative error below 3e-16 in double and 1.5e-7 in
+ * float (on [-87, 0]); 0 maps to 1 exactly, and below the range (-707,
+ * -87 in float) to 0.
+ */
+static void test_exp_kernels(void **state) {
+  (void)state;
+  enum { M = 2000000 };
+  double *x = malloc(M * sizeof *x), *x0 = malloc(M * sizeof *x0);
+  float *y = malloc(M * sizeof *y), *y0 = malloc(M * sizeof *y0);
+  double worst = 0, wx = 0, fw = 0;
+  for (size_t i = 0; i < M; i++) {
+    x0[i] = x[i] = -707.0 * (double)i / (M - 1);
+    y0[i] = y[i] = (float)(-87.0 * (double)i / (M - 1));
+  }
+  fpf_exp_nonpos(x, M);
+  fpf_expf_nonpos(y, M);
+  for (size_t i = 0; i < M; i++) {
+    double e = (double)fabsl((long double)x[i] / expl(x0[i]) - 1.0L);
+    if (e > worst) worst = e, wx = x0[i];
+    e = (double)fabsl((long double)y[i] / expl(y0[i]) - 1.0L);
+    if (e > fw) fw = e;
+  }
+  if (worst > 3e-16) fail_msg("double exp: rel error %.3g at %.17g", worst, wx);
+  if (fw > 1.5e-7) fail_msg("float exp: rel error %.3g", fw);
+  double ends[4] = {0.0, -707.5, -1000.0, -INFINITY};
+  fpf_exp_nonpos(ends, 4);
+  assert_true(ends[0] == 1.0 && ends[1] == 0 && ends[2] == 0 && ends[3] == 0);
+  float fends[3] = {0.0f, -88.0f, -INFINITY};
+  fpf_expf_nonpos(fends, 3);
+  assert_true(fends[0] == 1.0f && fends[1] == 0 && fends[2] == 0);
+  print_message("exp: rel error %.3g (double), %.3g (float)\n", worst, fw);
+  free(x);
+  free(x0);
+  free(y);
+  free(y0);
+}
+
 /* The score is grad log rho: central differences with step 1e-5. */
 static void test_score_is_gradient(void **state) {
   (void)state;
@@ -433,6 +476,7 @@ int main(void) {
       cmocka_unit_test(test_against_reference),
       cmocka_unit_test(test_blocking),
       cmocka_unit_test(test_symmetric_tiles),
+      cmocka_unit_test(test_exp_kernels),
       cmocka_unit_test(test_score_is_gradient),
       cmocka_unit_test(test_bandwidth_rules),
       cmocka_unit_test(test_flux_divergence),
