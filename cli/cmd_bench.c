@@ -56,6 +56,10 @@ typedef struct result {
   double log_C, S_dot, log_rho_mean;
   double phase[FPF_NPHASES];
   long peak_kb, ws_kb; /* peak RSS; RSS that creating the dynamics added */
+  /* d <= 3, large N: the step's log rho and score against the exact sums
+     on a subsample (max |error of log rho|, max h |error of the score|) */
+  int checked;
+  double err_lr, err_score;
   char err[256];
 } result;
 
@@ -224,6 +228,43 @@ static long rss_kb(void) {
   return v;
 }
 
+/* Sizes from which a low-dimensional step is checked against the exact
+ * kernel sums, and the particles the check takes. */
+#define BINNED_CHECK_FROM 4096
+#define CHECK_POINTS 1000
+
+/* The flow's log rho and score at CHECK_POINTS evenly spaced particles
+ * against the exact sums over all n (the binned KDE's error). */
+static void check_density(const fpf_flow *f, const double *z, size_t n,
+                          size_t d, double h, result *r) {
+  size_t m = CHECK_POINTS, stride = n / m;
+  double *x = malloc(m * d * sizeof *x), *lr = malloc(m * sizeof *lr);
+  double *sc = malloc(m * d * sizeof *sc);
+  fpf_kde_options ko;
+  fpf_kde_options_init(&ko);
+  ko.method = FPF_KDE_EXACT;
+  fpf_kde *k = NULL;
+  if (x && lr && sc && !fpf_kde_create(&k, n, d, &ko, NULL)) {
+    for (size_t i = 0; i < m; i++)
+      memcpy(x + i * d, z + i * stride * d, d * sizeof *x);
+    if (!fpf_kde_eval_at(k, z, n, x, m, h, lr, sc, NULL)) {
+      const double *flr = fpf_flow_log_density(f), *fs = fpf_flow_score(f);
+      for (size_t i = 0; i < m; i++) {
+        size_t j = i * stride;
+        r->err_lr = fmax(r->err_lr, fabs(flr[j] - lr[i]));
+        for (size_t c = 0; c < d; c++)
+          r->err_score =
+              fmax(r->err_score, h * fabs(fs[j * d + c] - sc[i * d + c]));
+      }
+      r->checked = 1;
+    }
+  }
+  fpf_kde_destroy(k);
+  free(x);
+  free(lr);
+  free(sc);
+}
+
 static void fpflow_child(const double *z, size_t n, size_t d, double h,
                          int f32, int threads, int reps, int warmup,
                          result *r) {
@@ -271,6 +312,9 @@ static void fpflow_child(const double *z, size_t n, size_t d, double h,
   }
   fpf_dyn_profile_take(dy, r->phase);
   for (int i = 0; i < FPF_NPHASES; i++) r->phase[i] /= reps;
+  /* the last step was taken from z: its density is at z */
+  if (d <= 3 && n > BINNED_CHECK_FROM)
+    check_density(fpf_dyn_flow(dy), z, n, d, h, r);
   keep_times(r, t, reps);
   summarise(t, reps, &r->median, &r->min, &r->max);
   double cmed, cmin, cmax;
@@ -689,6 +733,10 @@ int fpf_cmd_bench(int argc, char **argv) {
           printf("  %-26s %-26s", t1, t2);
         }
         printf("\n");
+        if (f.checked)
+          printf("           against the exact sums at %d particles: max "
+                 "|error of log rho| %.2g, max h |error of the score| %.2g\n",
+                 CHECK_POINTS, f.err_lr, f.err_score);
         if (a.profile) {
           printf("           phases (ms):");
           for (int q = 0; q < FPF_NPHASES; q++)
