@@ -658,11 +658,6 @@ int fpf_cmd_bench(int argc, char **argv) {
       parse_list(a.threads, "--threads", threads, 8, &nt) ||
       parse_precisions(a.precisions, prec, &np))
     return FPF_EXIT_USAGE;
-  char tmpdir[] = "/tmp/fpflow-bench.XXXXXX";
-  if (!mkdtemp(tmpdir)) {
-    fpf_cli_error("bench: cannot make a temporary directory");
-    return FPF_EXIT_FAIL;
-  }
   cJSON *js = NULL;
   if (a.json) {
     fpf_error e;
@@ -672,18 +667,27 @@ int fpf_cmd_bench(int argc, char **argv) {
     }
     js = cJSON_CreateArray();
   }
+  /* the particles go to the peers as a .npy file in here */
+  char tmpdir[] = "/tmp/fpflow-bench.XXXXXX";
+  if (!mkdtemp(tmpdir)) {
+    fpf_cli_error("bench: cannot make a temporary directory in /tmp");
+    cJSON_Delete(js);
+    return FPF_EXIT_FAIL;
+  }
   printf("%-10s %-5s %3s  %-28s %7s %-15s  %-19s", "N x d", "prec", "thr",
          "fpflow median (min-max) ms", "GF/s", "peak MB (x)", "floor ms x");
   if (a.peers)
     printf("  %-26s %-26s", "numpy ms  x (fpflow/np)",
            "torch ms  x (fpflow/torch)");
   printf("\n");
-  for (int si = 0; si < ns; si++) {
+  int status = FPF_EXIT_OK, failed = 0; /* fatal; a measurement failed */
+  for (int si = 0; si < ns && status == FPF_EXIT_OK; si++) {
     size_t n = sizes[si].n, d = sizes[si].d;
     double *z = malloc(n * d * sizeof *z);
     if (!z) {
       fpf_cli_error("bench: no memory for N = %zu, d = %zu", n, d);
-      return FPF_EXIT_FAIL;
+      status = FPF_EXIT_FAIL;
+      break;
     }
     for (size_t i = 0; i < n; i++)
       fpf_rng_normals(2024, FPF_STREAM_USER, 0, i, z + i * d, d);
@@ -693,7 +697,9 @@ int fpf_cmd_bench(int argc, char **argv) {
     fpf_error e;
     if (fpf_npy_write(zpath, z, 2, (size_t[]){n, d}, &e)) {
       fpf_cli_error("bench: %s", e.msg);
-      return FPF_EXIT_FAIL;
+      free(z);
+      status = FPF_EXIT_FAIL;
+      break;
     }
     for (int pi = 0; pi < np; pi++)
       for (int ti = 0; ti < nt; ti++) {
@@ -703,6 +709,7 @@ int fpf_cmd_bench(int argc, char **argv) {
         peer_result pn, pt;
         measure(&a, &j, zpath, &f, &fl, &pn, &pt);
         if (!f.ok) {
+          failed = 1;
           printf("%5zux%-4zu %-5s %3d  failed: %s\n", n, d,
                  f32 ? "fp32" : "fp64", th, f.err);
           continue;
@@ -772,6 +779,7 @@ int fpf_cmd_bench(int argc, char **argv) {
     free(z);
   }
   rmdir(tmpdir);
+  if (failed && status == FPF_EXIT_OK) status = FPF_EXIT_FAIL;
   if (js) {
     char *text = cJSON_Print(js);
     FILE *f = text ? fopen(a.json, "w") : NULL;
@@ -784,5 +792,5 @@ int fpf_cmd_bench(int argc, char **argv) {
       return FPF_EXIT_FAIL;
     }
   }
-  return FPF_EXIT_OK;
+  return status;
 }
