@@ -467,6 +467,20 @@ static int parse_list(const char *s, const char *what, long *v, int cap,
   return 0;
 }
 
+/* A whole number from lo to hi for option name; -1 (said) otherwise. */
+static int whole_option(const char *name, const char *val, long lo, long hi,
+                        int *out) {
+  char *end;
+  long r = strtol(val, &end, 10);
+  if (*val == '\0' || *end || r < lo || r > hi) {
+    fpf_cli_error("bench: %s '%s': a whole number from %ld to %ld", name,
+                  val, lo, hi);
+    return -1;
+  }
+  *out = (int)r;
+  return 0;
+}
+
 static int parse_args(int argc, char **argv, bench_args *a) {
   static const struct option opts[] = {
       {"sizes", required_argument, 0, 's'},
@@ -499,28 +513,14 @@ static int parse_args(int argc, char **argv, bench_args *a) {
         snprintf(a->precisions, sizeof a->precisions, "%s", optarg);
         break;
       case 't': snprintf(a->threads, sizeof a->threads, "%s", optarg); break;
-      case 'r': {
-        char *end;
-        long r = strtol(optarg, &end, 10);
-        if (*end || r < 7 || r > 1000) {
-          fpf_cli_error("bench: --reps '%s': a whole number from 7 to 1000",
-                        optarg);
+      case 'r':
+        if (whole_option("--reps", optarg, 7, 1000, &a->reps))
           return FPF_EXIT_USAGE;
-        }
-        a->reps = (int)r;
         break;
-      }
-      case 'R': {
-        char *end;
-        long r = strtol(optarg, &end, 10);
-        if (*end || r < 1 || r > 100) {
-          fpf_cli_error("bench: --rounds '%s': a whole number from 1 to 100",
-                        optarg);
+      case 'R':
+        if (whole_option("--rounds", optarg, 1, 100, &a->rounds))
           return FPF_EXIT_USAGE;
-        }
-        a->rounds = (int)r;
         break;
-      }
       case 'P': a->peers = 1; break;
       case 'D': a->peer_dir = optarg; break;
       case 'f': a->profile = 1; break;

@@ -109,8 +109,10 @@ static void normals_chunk(uint64_t seed, uint64_t stream, uint64_t step,
   }
 }
 
-void fpf_rng_normals(uint64_t seed, uint64_t stream, uint64_t step,
-                     uint64_t index, double *out, size_t n) {
+/* The normals of (seed, stream, step, index) into out (double) or outf
+ * (float, rounded): chunks of PAIRS pairs. */
+static void normals(uint64_t seed, uint64_t stream, uint64_t step,
+                    uint64_t index, double *out, float *outf, size_t n) {
   double z[2 * PAIRS];
   size_t nblocks = (n + 3) / 4;
   for (size_t k0 = 0; k0 < nblocks; k0 += PAIRS / 2) {
@@ -118,19 +120,18 @@ void fpf_rng_normals(uint64_t seed, uint64_t stream, uint64_t step,
     normals_chunk(seed, stream, step, index, k0, kb, z);
     size_t first = 4 * k0, count = 4 * kb;
     if (first + count > n) count = n - first;
-    memcpy(out + first, z, count * sizeof *out);
+    if (out) memcpy(out + first, z, count * sizeof *out);
+    else
+      for (size_t i = 0; i < count; i++) outf[first + i] = (float)z[i];
   }
+}
+
+void fpf_rng_normals(uint64_t seed, uint64_t stream, uint64_t step,
+                     uint64_t index, double *out, size_t n) {
+  normals(seed, stream, step, index, out, NULL, n);
 }
 
 void fpf_rng_normals_f(uint64_t seed, uint64_t stream, uint64_t step,
                        uint64_t index, float *out, size_t n) {
-  double z[2 * PAIRS];
-  size_t nblocks = (n + 3) / 4;
-  for (size_t k0 = 0; k0 < nblocks; k0 += PAIRS / 2) {
-    size_t kb = nblocks - k0 < PAIRS / 2 ? nblocks - k0 : PAIRS / 2;
-    normals_chunk(seed, stream, step, index, k0, kb, z);
-    size_t first = 4 * k0, count = 4 * kb;
-    if (first + count > n) count = n - first;
-    for (size_t i = 0; i < count; i++) out[first + i] = (float)z[i];
-  }
+  normals(seed, stream, step, index, NULL, out, n);
 }
