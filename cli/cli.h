@@ -81,6 +81,12 @@ double fpf_cli_now(void);
  * rename, so devices and links are refused). */
 fpf_status fpf_cli_output_ok(const char *path, fpf_error *err);
 
+/* Writes text to path through a temporary file renamed into place, so a
+ * reader never sees half a file; the error names the path and the
+ * reason. */
+fpf_status fpf_cli_write_text(const char *path, const char *text,
+                              fpf_error *err);
+
 /* mkdir -p; returns 0 or reports the failing path in err. */
 int fpf_cli_mkdirs(const char *path, fpf_error *err);
 /* dir + "/" + name into buf (size n); returns buf. */

@@ -581,23 +581,6 @@ static cJSON *alerts_json(const alert_log *l) {
   return arr;
 }
 
-/* Through a temporary file renamed into place. */
-static fpf_status write_text(const char *path, const char *text,
-                             fpf_error *err) {
-  char tmp[4200];
-  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-  FILE *f = fopen(tmp, "w");
-  int bad = !f || fputs(text, f) < 0;
-  if (f && fclose(f) != 0) bad = 1;
-  if (bad || rename(tmp, path) != 0) {
-    int e = errno;
-    remove(tmp);
-    return fpf_error_set(err, FPF_EIO, "cannot write %s: %s", path,
-                         strerror(e));
-  }
-  return FPF_OK;
-}
-
 static fpf_status write_json(const char *dir, const analyze_args *a,
                              const inputs *in, const results *r,
                              const fpf_error *failure, fpf_error *err) {
@@ -619,10 +602,9 @@ static fpf_status write_json(const char *dir, const analyze_args *a,
   char *text = cJSON_Print(o);
   cJSON_Delete(o);
   char path[4096];
+  fpf_cli_path(path, sizeof path, dir, "transitions.json");
   fpf_status st =
-      text ? write_text(fpf_cli_path(path, sizeof path, dir,
-                                     "transitions.json"),
-                        text, err)
+      text ? fpf_cli_write_text(path, text, err)
            : fpf_error_set(err, FPF_ENOMEM, "transitions.json: no memory");
   free(text);
   return st;

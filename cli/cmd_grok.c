@@ -141,21 +141,9 @@ static cJSON *num(double v) {
   return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
 }
 
-static fpf_status write_text(const char *path, const char *text,
-                             fpf_error *err) {
-  char tmp[1100];
-  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-  FILE *f = fopen(tmp, "w");
-  if (!f || fputs(text, f) < 0 || fclose(f) != 0 || rename(tmp, path) != 0) {
-    if (f) remove(tmp);
-    return fpf_error_set(err, FPF_EIO, "cannot write %s", path);
-  }
-  return FPF_OK;
-}
-
 static fpf_status write_json(const char *path, cJSON *o, fpf_error *err) {
   char *text = cJSON_Print(o);
-  fpf_status st = text ? write_text(path, text, err)
+  fpf_status st = text ? fpf_cli_write_text(path, text, err)
                        : fpf_error_set(err, FPF_ENOMEM, "%s: no memory",
                                        path);
   free(text);

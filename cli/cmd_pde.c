@@ -335,14 +335,11 @@ static void write_summary(const pde_state *s, const char *dir, double wall,
   if (s->done) cJSON_AddItemToObject(o, "final", metrics_json(&s->last, d));
   char *text = cJSON_Print(o);
   cJSON_Delete(o);
-  char path[1024], tmp[1100];
+  char path[1024];
   fpf_cli_path(path, sizeof path, dir, "summary.json");
-  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-  FILE *f = text ? fopen(tmp, "w") : NULL;
-  if (!f || fputs(text, f) < 0 || fclose(f) != 0 || rename(tmp, path) != 0) {
-    remove(tmp);
-    fpf_cli_error("cannot write %s", path);
-  }
+  fpf_error e;
+  if (!text) fpf_cli_error("cannot write %s: out of memory", path);
+  else if (fpf_cli_write_text(path, text, &e)) fpf_cli_error("%s", e.msg);
   free(text);
 }
 

@@ -275,18 +275,6 @@ static cJSON *metrics_json(const fpf_metrics *m) {
   return o;
 }
 
-static fpf_status write_text(const char *path, const char *text,
-                             fpf_error *err) {
-  char tmp[1100];
-  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-  FILE *f = fopen(tmp, "w");
-  if (!f || fputs(text, f) < 0 || fclose(f) != 0 || rename(tmp, path) != 0) {
-    remove(tmp);
-    return fpf_error_set(err, FPF_EIO, "cannot write %s", path);
-  }
-  return FPF_OK;
-}
-
 /* Everything a run keeps in memory for its summary and figure. */
 typedef struct history {
   fpf_metrics *m;
@@ -385,8 +373,8 @@ static fpf_status write_summary(const char *dir, const fpf_run_config *c,
   char *text = cJSON_Print(o);
   cJSON_Delete(o);
   char path[1024];
-  fpf_status st = text ? write_text(fpf_cli_path(path, sizeof path, dir,
-                                                 "summary.json"), text, err)
+  fpf_cli_path(path, sizeof path, dir, "summary.json");
+  fpf_status st = text ? fpf_cli_write_text(path, text, err)
                        : fpf_error_set(err, FPF_ENOMEM, "summary: no memory");
   free(text);
   return st;

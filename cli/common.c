@@ -195,6 +195,22 @@ fpf_status fpf_cli_output_ok(const char *path, fpf_error *err) {
   return fpf_check_output_path(path, err);
 }
 
+fpf_status fpf_cli_write_text(const char *path, const char *text,
+                              fpf_error *err) {
+  char tmp[4200];
+  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+  FILE *f = fopen(tmp, "w");
+  int bad = !f || fputs(text, f) < 0, e = errno;
+  if (f && fclose(f) != 0 && !bad) bad = 1, e = errno;
+  if (!bad && rename(tmp, path) != 0) bad = 1, e = errno;
+  if (bad) {
+    if (f) remove(tmp);
+    return fpf_error_set(err, FPF_EIO, "cannot write %s: %s", path,
+                         strerror(e));
+  }
+  return FPF_OK;
+}
+
 char *fpf_cli_path(char *buf, size_t n, const char *dir, const char *name) {
   snprintf(buf, n, "%s/%s", dir, name);
   return buf;

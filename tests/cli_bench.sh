@@ -35,11 +35,24 @@ check "1 and 2 threads give the same step (log C bit for bit)" \
 if "$PY" -c "import numpy, torch" 2>/dev/null; then
   bench peers --sizes 300x16 --precision fp64,fp32 --threads 1 \
     --rounds 1 --peers -o "$DIR/peers.json"
-  check "--peers: both peers agree with fpflow and get a ratio" \
-    eval '[ "$RC" -eq 0 ] && ! grep -qE "refused|failed" "$DIR/peers.out" &&
-          [ "$(grep -cE "ms  x[0-9.]+ +[0-9.]+ ms  x[0-9.]+" "$DIR/peers.out")" -eq 2 ]'
-  check "--peers JSON: NumPy and PyTorch times" \
-    json peers 'all(x["numpy_s"] > 0 and x["torch_s"] > 0 for x in r)'
+  check "--peers: both peers agree with fpflow (exit 0, no refusal)" \
+    eval '[ "$RC" -eq 0 ] && ! grep -qE "refused|failed" "$DIR/peers.out"'
+  check "--peers JSON: NumPy and PyTorch times, no notes" \
+    json peers 'all(x["numpy_s"] > 0 and x["torch_s"] > 0 and "numpy_note" not in x and "torch_note" not in x for x in r)'
+  # a peer that computes another step is refused: exit 1, the reason on
+  # stderr and in the JSON, no time recorded
+  mkdir -p "$DIR/doctored"
+  cp "$(dirname "${BASH_SOURCE[0]}")/../bench/peer_torch.py" "$DIR/doctored/"
+  sed 's/^ETA, LAM, C, GAMMA, DT = 0.01,/ETA, LAM, C, GAMMA, DT = 0.0101,/' \
+    "$(dirname "${BASH_SOURCE[0]}")/../bench/peer_numpy.py" \
+    >"$DIR/doctored/peer_numpy.py"
+  bench refused --sizes 300x16 --precision fp64 --threads 1 --rounds 1 \
+    --peers --peer-dir "$DIR/doctored" -o "$DIR/refused.json"
+  check "a peer with another eta is refused: exit 1, 'refused', the reason" \
+    eval '[ "$RC" -eq 1 ] && grep -q refused "$DIR/refused.out" &&
+          grep -q "numpy peer is refused: log C differs" "$DIR/refused.err"'
+  check "the refused peer's JSON: no time, the reason" \
+    json refused 'r[0]["numpy_s"] is None and "log C differs" in r[0]["numpy_note"] and r[0]["torch_s"] > 0'
 else
   echo "SKIP: --peers (no NumPy or PyTorch for $PY)"
 fi
@@ -58,6 +71,31 @@ expect bad_prec 2 "'fp16'" -- --precision fp16
 expect bad_threads 2 "'0'" -- --threads 0
 expect bad_arg 2 "'extra'" -- extra
 expect bad_json 2 "$DIR" -- --sizes 64x4 --rounds 1 -o "$DIR"
+
+expect empty_sizes 2 "--sizes ''" -- --sizes ""
+expect empty_item 2 "an empty item" -- --sizes 300x16,,500x2
+expect twice 2 "given twice" -- --precision fp64,fp64
+expect signed 2 "'+1'" -- --threads +1
+expect too_many 2 "at most 8 items" -- --threads 1,2,3,4,5,6,7,8,9
+expect no_peer_dir 2 "--peer-dir $DIR/none|peer_numpy.py" -- --peers \
+  --peer-dir "$DIR/none"
+expect json_dir_missing 2 "cannot write there" -- --sizes 64x4 \
+  -o "$DIR/missing/out.json"
+expect json_empty 2 "an empty file name" -- --sizes 64x4 -o ""
+
+bench quiet --sizes 64x4 --precision fp64 --threads 1 --rounds 1 -q \
+  -o "$DIR/quiet.json"
+check "-q: no table, the JSON still written" \
+  eval '[ "$RC" -eq 0 ] && [ ! -s "$DIR/quiet.out" ] && json quiet "len(r) == 1"'
+
+# an interrupted run with peers leaves no particles' file behind
+export TMPDIR="$DIR/tmp"
+mkdir -p "$TMPDIR"
+timeout -s INT 4 "$FPFLOW" bench --sizes 2048x256 --precision fp64 \
+  --threads 1 --peers >/dev/null 2>&1
+check "SIGINT during --peers: nothing left in \$TMPDIR" \
+  eval '[ -z "$(ls -A "$TMPDIR")" ]'
+unset TMPDIR
 
 echo "cli_bench: $NPASS passed, $NFAIL failed"
 [ "$NFAIL" -eq 0 ]
