@@ -26,14 +26,28 @@ ETA, LAM, C, GAMMA, DT = 0.01, 0.001, 1.0, 0.05, 0.01
 
 
 def rho_times(log_rho, x):
-    """rho * x for each row, through logarithms (0 stays 0)."""
-    with np.errstate(divide="ignore"):
-        return np.sign(x) * np.exp(log_rho[:, None] + np.log(np.abs(x)))
+    """rho_i x_i for each row i, as exp(log rho_i + log|x_i|) x_i / |x_i|:
+    one exponential a row, and right when rho alone under- or overflows
+    (a zero row stays zero)."""
+    norm = np.sqrt(np.einsum("ij,ij->i", x, x)).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(norm > 0,
+                         np.exp(log_rho.astype(np.float64) + np.log(norm))
+                         / norm, 0.0)
+    return x * scale.astype(x.dtype)[:, None]
+
+
+def rowdot(a, b):
+    """Row-wise dot products, summed in a's precision, returned in double."""
+    return np.einsum("ij,ij->i", a, b).astype(np.float64)
 
 
 def step(z, xi, h):
+    """One step; in-place where a new array would only be thrown away
+    (each large temporary costs fresh pages)."""
     n, d = z.shape
     f = z.dtype.type
+    inv_h2 = f(1.0 / (h * h))
     # squared distances from the Gram matrix; the self term makes the row
     # maximum of -|zi - zj|^2 / 2h^2 exactly 0, so exp needs no shift
     half_sq = 0.5 * np.einsum("ij,ij->i", z, z)
@@ -42,29 +56,37 @@ def step(z, xi, h):
     e -= half_sq[None, :]
     np.minimum(e, 0, out=e)
     np.fill_diagonal(e, 0)
-    e *= f(1.0 / (h * h))
+    e *= inv_h2
     np.exp(e, out=e)
     rowsum = e.sum(axis=1)
     norm = math.log(n) + 0.5 * d * math.log(2 * math.pi * h * h)
     log_rho = np.log(rowsum) - f(norm)
     e /= rowsum[:, None]
-    score = (e @ z - z) / f(h * h)
+    score = e @ z
     del e
-    grad_rho = rho_times(log_rho, score)
-    g = -grad_rho * (1 + log_rho)[:, None]
-    mu = -f(ETA) * (z + f(LAM) * g)
-    fisher = z.T @ z / f(n)
-    dmat = f(C) * (np.eye(d, dtype=z.dtype) + f(GAMMA) * fisher)
+    score -= z
+    score *= inv_h2
+    # mu = -eta (z + lambda g), g = -rho s (1 + log rho)
+    coef = ETA * LAM * (1 + log_rho.astype(np.float64))
+    mu = rho_times(log_rho, score)
+    mu *= coef.astype(z.dtype)[:, None]
+    mu -= f(ETA) * z
+    dmat = z.T @ z
+    dmat *= f(C * GAMMA / n)
+    dmat[np.diag_indices(d)] += f(C)
     chol = np.linalg.cholesky(dmat)
-    z_new = z + mu * f(DT) + f(math.sqrt(2 * DT)) * (xi @ chol.T)
+    z_new = xi @ chol.T
+    z_new *= f(math.sqrt(2 * DT))
+    z_new += f(DT) * mu
+    z_new += z
     ds = score @ dmat
-    mu2 = float(np.sum(mu.astype(np.float64) ** 2))
+    mu2 = float(rowdot(mu, mu).sum())
     with np.errstate(divide="ignore"):
-        ds2 = np.sum(ds.astype(np.float64) ** 2, axis=1)
-        a = 2 * log_rho.astype(np.float64) + np.log(ds2)
+        a = 2 * log_rho.astype(np.float64) + np.log(rowdot(ds, ds))
     top = a.max()
     log_dgr = 0.5 * (top + math.log(np.exp(a - top).sum()))
-    s_dot = float(np.mean(np.sum((mu - ds).astype(np.float64) * score, axis=1)))
+    ds -= mu
+    s_dot = -float(np.mean(rowdot(ds, score)))
     metrics = dict(log_C=0.5 * math.log(mu2) - log_dgr, S_dot=s_dot,
                    log_rho_mean=float(np.mean(log_rho, dtype=np.float64)))
     return z_new, metrics

@@ -20,34 +20,49 @@ ETA, LAM, C, GAMMA, DT = 0.01, 0.001, 1.0, 0.05, 0.01
 
 @torch.no_grad()
 def step(z, xi, h):
+    """One step; in-place where a new tensor would only be thrown away
+    (each large temporary costs fresh pages)."""
     n, d = z.shape
+    inv_h2 = 1.0 / (h * h)
     half_sq = 0.5 * (z * z).sum(dim=1)
     e = z @ z.T
     e -= half_sq[:, None]
     e -= half_sq[None, :]
     e.clamp_(max=0)
     e.fill_diagonal_(0)
-    e.mul_(1.0 / (h * h)).exp_()
+    e.mul_(inv_h2).exp_()
     rowsum = e.sum(dim=1)
     norm = math.log(n) + 0.5 * d * math.log(2 * math.pi * h * h)
     log_rho = rowsum.log() - norm
     e /= rowsum[:, None]
-    score = (e @ z - z) / (h * h)
+    score = e @ z
     del e
-    # rho * score through logarithms: rho underflows at high d
-    grad_rho = torch.sign(score) * torch.exp(log_rho[:, None]
-                                             + score.abs().log())
-    g = -grad_rho * (1 + log_rho)[:, None]
-    mu = -ETA * (z + LAM * g)
-    fisher = z.T @ z / n
-    dmat = C * (torch.eye(d, dtype=z.dtype) + GAMMA * fisher)
+    score -= z
+    score *= inv_h2
+    # mu = -eta (z + lambda g), g = -rho s (1 + log rho), with rho_i s_i =
+    # exp(log rho_i + log|s_i|) s_i/|s_i| (rho underflows at high d)
+    snorm = torch.linalg.vector_norm(score, dim=1).double()
+    coef = torch.where(snorm > 0,
+                       torch.exp(log_rho.double() + snorm.log()) / snorm,
+                       torch.zeros_like(snorm))
+    coef *= ETA * LAM * (1 + log_rho.double())
+    mu = score * coef.to(z.dtype)[:, None]
+    mu.sub_(z, alpha=ETA)
+    dmat = z.T @ z
+    dmat *= C * GAMMA / n
+    dmat.diagonal().add_(C)
     chol = torch.linalg.cholesky(dmat)
-    z_new = z + mu * DT + math.sqrt(2 * DT) * (xi @ chol.T)
+    z_new = xi @ chol.T
+    z_new *= math.sqrt(2 * DT)
+    z_new.add_(mu, alpha=DT)
+    z_new += z
     ds = score @ dmat
-    mu2 = float((mu.double() ** 2).sum())
-    a = 2 * log_rho.double() + (ds.double() ** 2).sum(dim=1).log()
+    # row sums in the working precision, the rest in double
+    mu2 = float((mu * mu).sum(dim=1).double().sum())
+    a = 2 * log_rho.double() + (ds * ds).sum(dim=1).double().log()
     log_dgr = 0.5 * float(torch.logsumexp(a, dim=0))
-    s_dot = float(((mu - ds).double() * score.double()).sum(dim=1).mean())
+    ds -= mu
+    s_dot = -float((ds * score).sum(dim=1).double().mean())
     metrics = dict(log_C=0.5 * math.log(mu2) - log_dgr, S_dot=s_dot,
                    log_rho_mean=float(log_rho.double().mean()))
     return z_new, metrics
