@@ -421,8 +421,10 @@ int fpf_cmd_bench(int argc, char **argv) {
       fpf_cli_info("bench: %zux%zu: about %.0f minutes a round on one "
                    "thread", n, d, est / 60);
     if (!dense && (a.peers || a.floor))
-      fpf_cli_info("bench: %zux%zu: no floor and no peers above N = %d",
-                   n, d, FPF_BENCH_DENSE_MAX);
+      fpf_cli_info("bench: %zux%zu: no %s above N = %d (the dense step)", n,
+                   d, a.peers && a.floor ? "floor and no peers"
+                                         : a.peers ? "peers" : "floor",
+                   FPF_BENCH_DENSE_MAX);
     for (size_t i = 0; i < n; i++)
       fpf_rng_normals(2024, FPF_STREAM_USER, 0, i, z + i * d, d);
     bench_job j = {z, n, d, fpf_bench_bandwidth(z, n, d), 0, 0, NULL};
