@@ -6,11 +6,13 @@
  * |z_i - z_j|^2 / (2 log N).  Prints median, min and max of 7 steps after
  * 2 warm-up steps.
  *
- *   bench_step [N] [d] [threads]      (defaults 2048 1024 2)
+ *   bench_step [N] [d] [threads] [fp32] [steps]
+ *                                (defaults 2048 1024 2 fp64 7)
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "fpflow/fpflow.h"
@@ -36,6 +38,9 @@ int main(int argc, char **argv) {
   size_t n = argc > 1 ? strtoul(argv[1], NULL, 10) : 2048;
   size_t d = argc > 2 ? strtoul(argv[2], NULL, 10) : 1024;
   int threads = argc > 3 ? atoi(argv[3]) : 2;
+  int f32 = argc > 4 && strcmp(argv[4], "fp32") == 0;
+  int steps = argc > 5 ? atoi(argv[5]) : 7;
+  if (steps < 1 || steps > 1000) steps = 7;
   fpf_set_threads(threads);
   double *z = malloc(n * d * sizeof *z), sq = 0, mean_sq = 0;
   for (size_t i = 0; i < n; i++) fpf_rng_normals(2024, 16, 0, i, z + i * d, d);
@@ -59,13 +64,14 @@ int main(int argc, char **argv) {
   o.bandwidth = h;
   o.knn_k = 0;
   o.resets = 0;
+  o.single_precision = f32;
   fpf_dyn *dy;
   if (fpf_dyn_create(&dy, L, n, z, &o, &err)) {
     fprintf(stderr, "%s\n", err.msg);
     return 1;
   }
-  double t[7], c[7], ph[FPF_NPHASES] = {0};
-  for (int k = 0; k < 9; k++) {
+  double t[1000], c[1000], ph[FPF_NPHASES] = {0};
+  for (int k = 0; k < steps + 2; k++) {
     fpf_dyn_set_particles(dy, z, NULL);
     double t0 = now(), c0 = cpu();
     if (fpf_dyn_step(dy, NULL, &err)) {
@@ -82,14 +88,15 @@ int main(int argc, char **argv) {
     }
   }
   fpf_dyn_profile_take(dy, ph);
-  qsort(t, 7, sizeof *t, cmp);
-  qsort(c, 7, sizeof *c, cmp);
-  printf("N=%zu d=%zu threads=%d h=%.4g: median %.1f ms (min %.1f, max "
-         "%.1f); cpu time min %.1f ms\n",
-         n, d, threads, h, 1e3 * t[3], 1e3 * t[0], 1e3 * t[6], 1e3 * c[0]);
+  qsort(t, (size_t)steps, sizeof *t, cmp);
+  qsort(c, (size_t)steps, sizeof *c, cmp);
+  printf("N=%zu d=%zu threads=%d h=%.4g: median %.4g ms (min %.4g, max "
+         "%.4g); cpu time min %.4g ms\n",
+         n, d, threads, h, 1e3 * t[steps / 2], 1e3 * t[0], 1e3 * t[steps - 1],
+         1e3 * c[0]);
   printf("  phases (ms per step):");
   for (int i = 0; i < FPF_NPHASES; i++)
-    if (ph[i] > 0) printf(" %s %.1f", fpf_phase_name(i), 1e3 * ph[i] / 7);
+    if (ph[i] > 0) printf(" %s %.3g", fpf_phase_name(i), 1e3 * ph[i] / steps);
   printf("\n");
   fpf_dyn_destroy(dy);
   fpf_landscape_destroy(L);

@@ -335,8 +335,9 @@ static int trigger_fires(const fpf_dyn *dy, const fpf_metrics *m) {
 
 /* z_next = z + mu dt + sqrt(2 dt) L xi, xi keyed by (seed, step, i).  In
  * single precision the normals are drawn, multiplied and added in float
- * (the same normals, rounded). */
-static void update(fpf_dyn *dy) {
+ * (the same normals, rounded).  Returns 1 when a coordinate of z_next
+ * is not finite. */
+static int update(fpf_dyn *dy) {
   size_t n = dy->n, d = dy->d;
   const double *mu = fpf_flow_drift(dy->flow);
   const double *Lc = fpf_flow_cholesky(dy->flow);
@@ -357,16 +358,23 @@ static void update(fpf_dyn *dy) {
   else fpf_trmm_rows(n, d, s, Lc, dy->noise);
   double t1 = omp_get_wtime();
   dy->prof[FPF_PHASE_NOISE] += t1 - t0;
-  if (x32) {
-#pragma omp parallel for schedule(static) if (n * d * 4 > FPF_PAR_MIN)
-    for (size_t i = 0; i < n * d; i++)
-      dy->z_next[i] = dy->z[i] + mu[i] * dt + (double)x32[i];
-  } else {
-#pragma omp parallel for schedule(static) if (n * d * 4 > FPF_PAR_MIN)
-    for (size_t i = 0; i < n * d; i++)
-      dy->z_next[i] = dy->z[i] + mu[i] * dt + dy->noise[i];
+  /* by chunks, each checked while in cache (fpf_nonfinite_mark) */
+  double bad = 0, *zn = dy->z_next;
+  const double *z = dy->z, *x = dy->noise;
+  size_t m = n * d, nc = (m + FINITE_CHUNK - 1) / FINITE_CHUNK;
+#pragma omp parallel for schedule(static) reduction(+ : bad) \
+    if (m * 4 > FPF_PAR_MIN)
+  for (size_t q = 0; q < nc; q++) {
+    size_t j0 = q * FINITE_CHUNK, j1 = m - j0 < FINITE_CHUNK ? m : j0 + FINITE_CHUNK;
+    if (x32)
+      for (size_t i = j0; i < j1; i++)
+        zn[i] = z[i] + mu[i] * dt + (double)x32[i];
+    else
+      for (size_t i = j0; i < j1; i++) zn[i] = z[i] + mu[i] * dt + x[i];
+    bad += fpf_nonfinite_mark(zn + j0, j1 - j0);
   }
   dy->prof[FPF_PHASE_UPDATE] += omp_get_wtime() - t1;
+  return bad != 0;
 }
 
 static fpf_status fail_step(const fpf_dyn *dy, fpf_error *err) {
@@ -419,9 +427,8 @@ fpf_status fpf_dyn_step(fpf_dyn *dy, fpf_metrics *mout, fpf_error *err) {
   }
 
   /* Euler-Maruyama, kept only if finite */
-  update(dy);
   size_t r, c;
-  if (fpf_find_nonfinite(dy->z_next, n, d, &r, &c) >= 0) {
+  if (update(dy) && fpf_find_nonfinite(dy->z_next, n, d, &r, &c) >= 0) {
     fpf_error_set(err, FPF_ENONFINITE,
                   "particle %zu, coordinate %zu became %g in the update "
                   "(|mu| rms = %g, C = %g, h = %g); the particles are kept "

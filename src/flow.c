@@ -213,6 +213,7 @@ static void fisher(fpf_flow *f, const double *grad, size_t n) {
   if (f->f32) {
     fpf_to_float(grad, f->g32, n * d);
     fpf_ssyrk_lower(n, d, 1.0f / (float)n, f->g32, f->F32);
+#pragma omp parallel for schedule(static) if (d * d * 2 > FPF_PAR_MIN)
     for (size_t i = 0; i < d; i++)
       for (size_t j = 0; j <= i; j++) f->F[i * d + j] = f->F32[i * d + j];
   } else {
@@ -226,25 +227,36 @@ static fpf_status diffusion(fpf_flow *f, const fpf_flow_input *in,
   size_t d = f->d;
   if (in->grad) fisher(f, in->grad, in->n);
   else memset(f->F, 0, d * d * sizeof *f->F);
-  if (in->diffusion) {
-    memcpy(f->D, in->diffusion, d * d * sizeof *f->D);
-  } else {
-    for (size_t i = 0; i < d * d; i++) f->D[i] = p->c * p->gamma * f->F[i];
-    for (size_t i = 0; i < d; i++) f->D[i * d + i] += p->c + p->boost;
+  /* D by rows, with its lower triangle copied (upper part zeroed) for
+   * the factor, and in float in single precision: one pass */
+  double cg = p->c * p->gamma, c0 = p->c + p->boost;
+  int chol = f->opt.cholesky, f32 = f->f32;
+#pragma omp parallel for schedule(static) if (d * d * 4 > FPF_PAR_MIN)
+  for (size_t i = 0; i < d; i++) {
+    double *Di = f->D + i * d;
+    if (in->diffusion) {
+      memcpy(Di, in->diffusion + i * d, d * sizeof *Di);
+    } else {
+      for (size_t j = 0; j < d; j++) Di[j] = cg * f->F[i * d + j];
+      Di[i] += c0;
+    }
+    if (f32) {
+      float *D32 = f->D32 + i * d, *L32 = f->L32 + i * d;
+      for (size_t j = 0; j < d; j++) D32[j] = (float)Di[j];
+      for (size_t j = 0; j < d; j++) L32[j] = j <= i ? D32[j] : 0.0f;
+    } else if (chol) {
+      double *Li = f->L + i * d;
+      for (size_t j = 0; j < d; j++) Li[j] = j <= i ? Di[j] : 0.0;
+    }
   }
-  if (!f->opt.cholesky) return FPF_OK;
-  /* D = L L^T, lower factor with the upper part zeroed, by blocks
-   * (fpf_potrf_lower); nothing is allocated. */
+  if (!chol) return FPF_OK;
+  /* D = L L^T, lower factor, by blocks (fpf_potrf_lower, which leaves
+   * the zeroed upper part alone); nothing is allocated. */
   long info;
-  if (f->f32) {
-    fpf_to_float(f->D, f->D32, d * d);
-    memcpy(f->L32, f->D32, d * d * sizeof *f->L32);
+  if (f32) {
     info = fpf_spotrf_lower(d, f->L32);
-    for (size_t i = 0; i < d; i++)
-      for (size_t j = i + 1; j < d; j++) f->L32[i * d + j] = 0;
     fpf_to_double(f->L32, f->L, d * d);
   } else {
-    memcpy(f->L, f->D, d * d * sizeof *f->L);
     info = fpf_potrf_lower(d, f->L);
   }
   if (info != 0) {
@@ -259,8 +271,6 @@ static fpf_status diffusion(fpf_flow *f, const fpf_flow_input *in,
         info, p->gamma, lmax, p->c, p->boost,
         lmax > 0 ? -1.0 / lmax : -INFINITY);
   }
-  for (size_t i = 0; i < d; i++)
-    for (size_t j = i + 1; j < d; j++) f->L[i * d + j] = 0;
   return FPF_OK;
 }
 

@@ -45,6 +45,8 @@
  * particles still make several tiles for the threads. */
 #define TILE_MAX 256
 #define SMALL_TILE_N 1024
+/* Columns per block of the particles' mean. */
+#define MEAN_COLS 64
 /* Pairs used by the median heuristic before it subsamples. */
 #define MEDIAN_MAX_PAIRS ((size_t)1 << 18)
 
@@ -415,10 +417,18 @@ static fpf_status check_args(const fpf_kde *k, size_t n, double h,
  * single precision. */
 static void centre_sources(fpf_kde *k, const double *z, size_t n) {
   size_t d = k->d;
-  for (size_t c = 0; c < d; c++) k->mean[c] = 0;
-  for (size_t i = 0; i < n; i++)
-    for (size_t c = 0; c < d; c++) k->mean[c] += z[i * d + c];
-  for (size_t c = 0; c < d; c++) k->mean[c] /= (double)n;
+  /* the mean by blocks of columns: each column is summed in row order,
+   * whatever the number of threads */
+  size_t ncb = (d + MEAN_COLS - 1) / MEAN_COLS;
+#pragma omp parallel for schedule(static) if (ncb > 1 && n * d > FPF_PAR_MIN)
+  for (size_t b = 0; b < ncb; b++) {
+    size_t c0 = b * MEAN_COLS, c1 = d - c0 < MEAN_COLS ? d : c0 + MEAN_COLS;
+    double *mean = k->mean;
+    for (size_t c = c0; c < c1; c++) mean[c] = 0;
+    for (size_t i = 0; i < n; i++)
+      for (size_t c = c0; c < c1; c++) mean[c] += z[i * d + c];
+    for (size_t c = c0; c < c1; c++) mean[c] /= (double)n;
+  }
 #pragma omp parallel for schedule(static) if (n * d * 4 > FPF_PAR_MIN)
   for (size_t i = 0; i < n; i++) {
     double s = 0;

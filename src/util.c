@@ -45,11 +45,10 @@ double fpf_logsumexp(const double *a, size_t n) {
 /* Lanes of the vectorised sums below. */
 #define LANES 8
 
-long fpf_find_nonfinite(const double *a, size_t n, size_t d, size_t *row,
-                        size_t *col) {
-  /* x * 0 is 0 for every finite x and NaN otherwise: a sum that the
-   * compiler vectorises finds out whether to look at all */
-  size_t m = n * d;
+/* x * 0 is 0 for every finite x and NaN otherwise, so a sum of such
+ * products tells whether to look at all.  The sum's order does not
+ * matter (0 or NaN either way): chunks go to the threads. */
+double fpf_nonfinite_mark(const double *a, size_t m) {
   double z[LANES] = {0};
   size_t j = 0;
   for (; j + LANES <= m; j += LANES)
@@ -57,6 +56,19 @@ long fpf_find_nonfinite(const double *a, size_t n, size_t d, size_t *row,
   for (; j < m; j++) z[0] += a[j] * 0.0;
   double t = 0;
   for (int l = 0; l < LANES; l++) t += z[l];
+  return t;
+}
+
+long fpf_find_nonfinite(const double *a, size_t n, size_t d, size_t *row,
+                        size_t *col) {
+  size_t m = n * d, nc = (m + FINITE_CHUNK - 1) / FINITE_CHUNK;
+  double t = 0;
+#pragma omp parallel for schedule(static) reduction(+ : t) \
+    if (m * 4 > FPF_PAR_MIN)
+  for (size_t c = 0; c < nc; c++) {
+    size_t j = c * FINITE_CHUNK;
+    t += fpf_nonfinite_mark(a + j, m - j < FINITE_CHUNK ? m - j : FINITE_CHUNK);
+  }
   if (t == 0) return -1;
   for (size_t i = 0; i < m; i++)
     if (!isfinite(a[i])) {
