@@ -365,7 +365,8 @@ static int update(fpf_dyn *dy) {
 #pragma omp parallel for schedule(static) reduction(+ : bad) \
     if (m * 4 > FPF_PAR_MIN)
   for (size_t q = 0; q < nc; q++) {
-    size_t j0 = q * FINITE_CHUNK, j1 = m - j0 < FINITE_CHUNK ? m : j0 + FINITE_CHUNK;
+    size_t j0 = q * FINITE_CHUNK;
+    size_t j1 = m - j0 < FINITE_CHUNK ? m : j0 + FINITE_CHUNK;
     if (x32)
       for (size_t i = j0; i < j1; i++)
         zn[i] = z[i] + mu[i] * dt + (double)x32[i];

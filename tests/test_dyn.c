@@ -443,6 +443,48 @@ static void test_bad_input(void **state) {
   fpf_landscape_destroy(L);
 }
 
+/* A gradient of 1e154 at one coordinate of one particle, 0 elsewhere. */
+static int spike_gradient(void *user, size_t n, size_t d, const double *z,
+                          double *value, double *grad, fpf_error *err) {
+  (void)user, (void)z, (void)err;
+  for (size_t i = 0; i < n; i++) value[i] = 0;
+  memset(grad, 0, n * d * sizeof *grad);
+  grad[8000 * d + 5] = 1e154;
+  return 0;
+}
+
+/*
+ * An update that overflows at one coordinate (mu dt = -1e307 x 100) fails
+ * the step with a message naming that particle and coordinate, and keeps
+ * every particle as it was.  8192 x 8 coordinates make several chunks of
+ * the update's finiteness check, shared by two threads.
+ */
+static void test_update_overflow(void **state) {
+  (void)state;
+  size_t n = 8192, d = 8;
+  fpf_landscape *L;
+  fpf_error err;
+  assert_int_equal(fpf_landscape_callback(&L, d, spike_gradient, NULL, &err),
+                   FPF_OK);
+  double *z = normals(n * d, 5, 1.0);
+  fpf_dyn_options o;
+  plain_options(&o);
+  o.eta0 = 1e153;
+  o.dt = 100;
+  o.gamma = 1e-300;
+  fpf_set_threads(2);
+  fpf_dyn *dy;
+  assert_int_equal(fpf_dyn_create(&dy, L, n, z, &o, &err), FPF_OK);
+  assert_int_equal(fpf_dyn_step(dy, NULL, &err), FPF_ENONFINITE);
+  if (!strstr(err.msg, "particle 8000, coordinate 5 became"))
+    fail_msg("message: %s", err.msg);
+  assert_int_equal(fpf_dyn_steps_done(dy), 0);
+  assert_memory_equal(fpf_dyn_particles(dy), z, n * d * sizeof *z);
+  fpf_dyn_destroy(dy);
+  fpf_landscape_destroy(L);
+  free(z);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_noise_covariance),
@@ -454,6 +496,7 @@ int main(void) {
       cmocka_unit_test(test_trigger_and_schedules),
       cmocka_unit_test(test_threads_identical),
       cmocka_unit_test(test_bad_input),
+      cmocka_unit_test(test_update_overflow),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
