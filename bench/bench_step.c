@@ -40,7 +40,10 @@ int main(int argc, char **argv) {
   int threads = argc > 3 ? atoi(argv[3]) : 2;
   int f32 = argc > 4 && strcmp(argv[4], "fp32") == 0;
   int steps = argc > 5 ? atoi(argv[5]) : 7;
-  if (steps < 1 || steps > 1000) steps = 7;
+  if (steps < 1 || steps > 1000) {
+    fprintf(stderr, "bench_step: steps = %s: must be 1 to 1000\n", argv[5]);
+    return 2;
+  }
   fpf_set_threads(threads);
   double *z = malloc(n * d * sizeof *z), sq = 0, mean_sq = 0;
   for (size_t i = 0; i < n; i++) fpf_rng_normals(2024, 16, 0, i, z + i * d, d);

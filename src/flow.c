@@ -243,7 +243,8 @@ static fpf_status diffusion(fpf_flow *f, const fpf_flow_input *in,
     if (f32) {
       float *D32 = f->D32 + i * d, *L32 = f->L32 + i * d;
       for (size_t j = 0; j < d; j++) D32[j] = (float)Di[j];
-      for (size_t j = 0; j < d; j++) L32[j] = j <= i ? D32[j] : 0.0f;
+      if (chol)
+        for (size_t j = 0; j < d; j++) L32[j] = j <= i ? D32[j] : 0.0f;
     } else if (chol) {
       double *Li = f->L + i * d;
       for (size_t j = 0; j < d; j++) Li[j] = j <= i ? Di[j] : 0.0;

@@ -36,11 +36,11 @@ float *fpf_falloc(size_t n);
 /* log(sum_i exp(a_i)), stable; -inf for an empty or all -inf input. */
 double fpf_logsumexp(const double *a, size_t n);
 
-/* The first non-finite entry of a (n x d), or -1; sets *row, *col. */
 /* 0 when a[0..m) are all finite, NaN otherwise (a sum of a[i] * 0). */
 double fpf_nonfinite_mark(const double *a, size_t m);
 /* Elements per chunk of the finiteness checks. */
 #define FINITE_CHUNK ((size_t)1 << 14)
+/* The first non-finite entry of a (n x d), or -1; sets *row, *col. */
 long fpf_find_nonfinite(const double *a, size_t n, size_t d, size_t *row,
                         size_t *col);
 

@@ -46,8 +46,9 @@ double fpf_logsumexp(const double *a, size_t n) {
 #define LANES 8
 
 /* x * 0 is 0 for every finite x and NaN otherwise, so a sum of such
- * products tells whether to look at all.  The sum's order does not
- * matter (0 or NaN either way): chunks go to the threads. */
+ * products, which the compiler vectorises, tells whether to look at all.
+ * Its order does not matter (0 or NaN either way), so chunks of it can
+ * go to the threads. */
 double fpf_nonfinite_mark(const double *a, size_t m) {
   double z[LANES] = {0};
   size_t j = 0;
@@ -67,7 +68,8 @@ long fpf_find_nonfinite(const double *a, size_t n, size_t d, size_t *row,
     if (m * 4 > FPF_PAR_MIN)
   for (size_t c = 0; c < nc; c++) {
     size_t j = c * FINITE_CHUNK;
-    t += fpf_nonfinite_mark(a + j, m - j < FINITE_CHUNK ? m - j : FINITE_CHUNK);
+    t += fpf_nonfinite_mark(a + j,
+                            m - j < FINITE_CHUNK ? m - j : FINITE_CHUNK);
   }
   if (t == 0) return -1;
   for (size_t i = 0; i < m; i++)
