@@ -337,6 +337,58 @@ static void rho_scale(double log_rho, const double *x, double *out,
   for (size_t c = 0; c < n; c++) out[c] = rho_times(log_rho, x[c]);
 }
 
+/*
+ * One particle's drift mu = A x + B gl (no gl: mu = A x) and its sums
+ * |mu|^2, |ds|^2, (mu - ds).s, with max |mu - ds|: one pass, vectorised
+ * along the row.
+ */
+static void drift_row(size_t d, double A, const double *restrict x,
+                      double B, const double *restrict gl,
+                      const double *restrict ds, const double *restrict s,
+                      double *restrict mu, double sums[3], double *vmax) {
+  enum { W = 8 };
+  double m2[W] = {0}, d2[W] = {0}, sv[W] = {0}, vm[W] = {0};
+  size_t c0 = 0;
+  for (; c0 + W <= d; c0 += W)
+    for (int l = 0; l < W; l++) {
+      size_t c = c0 + (size_t)l;
+      double m = gl ? A * x[c] + B * gl[c] : A * x[c], v = m - ds[c];
+      mu[c] = m;
+      m2[l] += m * m;
+      d2[l] += ds[c] * ds[c];
+      sv[l] += v * s[c];
+      vm[l] = fabs(v) > vm[l] ? fabs(v) : vm[l];
+    }
+  for (size_t c = c0; c < d; c++) {
+    double m = gl ? A * x[c] + B * gl[c] : A * x[c], v = m - ds[c];
+    mu[c] = m;
+    m2[0] += m * m;
+    d2[0] += ds[c] * ds[c];
+    sv[0] += v * s[c];
+    vm[0] = fabs(v) > vm[0] ? fabs(v) : vm[0];
+  }
+  double t[3] = {0, 0, 0}, mx = 0;
+  for (int l = 0; l < W; l++) {
+    t[0] += m2[l];
+    t[1] += d2[l];
+    t[2] += sv[l];
+    mx = vm[l] > mx ? vm[l] : mx;
+  }
+  memcpy(sums, t, sizeof t);
+  *vmax = mx;
+}
+
+/* Whether rho x for |x| <= xmax is exactly 0 in double precision. */
+static int rho_underflows(double log_rho, double xmax) {
+  return xmax == 0 || log_rho + log(xmax) < -746.0;
+}
+
+static double max_abs(const double *x, size_t n) {
+  double m = 0;
+  for (size_t c = 0; c < n; c++) m = fabs(x[c]) > m ? fabs(x[c]) : m;
+  return m;
+}
+
 /* mu and J per particle (the entropy gradient g is formed in mu's row);
  * partial sums into acc (n x 4). */
 static void per_particle(fpf_flow *f, const fpf_flow_input *in,
@@ -348,35 +400,43 @@ static void per_particle(fpf_flow *f, const fpf_flow_input *in,
     const double *s = f->score + i * d, *ds = f->DS + i * d;
     const double *gl = in->grad ? in->grad + i * d : NULL;
     double *mu = f->mu + i * d, *J = f->J + i * d;
-    double lr = f->log_rho[i];
+    double lr = f->log_rho[i], rho = exp(lr);
+    int rho_normal = rho > 1e-300 && rho < 1e300;
     /* drift mu = -eta (grad L + lambda g), g = -rho s (1 + log rho) for
-     * the source's form and -s for the Wasserstein form */
+     * the source's form and -s for the Wasserstein form: mu = A x + B gl
+     * with x = s, or x = rho s formed first when rho alone under- or
+     * overflows and the product may not */
+    const double *x = s;
+    double A, B = -p->eta, sums[3], vmax;
     if (in->drift) {
-      memcpy(mu, in->drift + i * d, d * sizeof *mu);
+      x = in->drift + i * d;
+      A = 1.0;
+      gl = NULL;
+    } else if (!src) {
+      A = p->eta * p->lambda;
     } else {
-      double a = -p->eta * p->lambda;
-      if (src) {
-        rho_scale(lr, s, mu, d);
-        a *= -(1.0 + lr);
-      } else {
-        for (size_t c = 0; c < d; c++) mu[c] = s[c];
-        a = -a;
+      A = p->eta * p->lambda * (1.0 + lr);
+      if (rho_normal) A *= rho;
+      else if (rho_underflows(lr, max_abs(s, d))) A = 0;
+      else {
+        rho_scale(lr, s, J, d);
+        x = J;
       }
-      if (gl)
-        for (size_t c = 0; c < d; c++) mu[c] = a * mu[c] - p->eta * gl[c];
-      else
-        for (size_t c = 0; c < d; c++) mu[c] *= a;
     }
-    /* velocity v = mu - D s (kept in J until it is scaled by rho) */
-    for (size_t c = 0; c < d; c++) J[c] = mu[c] - ds[c];
-    double mu2 = fpf_dot(mu, mu, d), ds2 = fpf_dot(ds, ds, d);
-    double sd = fpf_dot(J, s, d);
-    rho_scale(lr, J, J, d);
-    f->acc[4 * i + 0] = mu2;
-    f->acc[4 * i + 1] = ds2;
-    f->acc[4 * i + 2] = sd;
+    drift_row(d, A, x, B, gl, ds, s, mu, sums, &vmax);
+    /* the flux J = rho v, v = mu - D s */
+    if (rho_normal) {
+      for (size_t c = 0; c < d; c++) J[c] = rho * (mu[c] - ds[c]);
+    } else if (rho_underflows(lr, vmax)) {
+      memset(J, 0, d * sizeof *J);
+    } else {
+      for (size_t c = 0; c < d; c++) J[c] = rho_times(lr, mu[c] - ds[c]);
+    }
+    f->acc[4 * i + 0] = sums[0];
+    f->acc[4 * i + 1] = sums[1];
+    f->acc[4 * i + 2] = sums[2];
     /* log of |D grad rho_i|^2 = 2 log rho_i + log |D s_i|^2 */
-    f->acc[4 * i + 3] = ds2 > 0 ? 2.0 * lr + log(ds2) : -INFINITY;
+    f->acc[4 * i + 3] = sums[1] > 0 ? 2.0 * lr + log(sums[1]) : -INFINITY;
   }
 }
 
