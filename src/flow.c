@@ -22,6 +22,9 @@
 /* Up to this dimension the d x d products are plain loops (the BLAS call
  * costs more than the arithmetic) and single precision buys nothing. */
 #define SMALL_D 32
+/* Rows per block of D s in single precision: the block's scores in
+ * float (1 MiB at d = 1024) stay in cache for its product. */
+#define DS_ROWS 256
 
 struct fpf_flow {
   double prof[FPF_NPHASES];
@@ -283,10 +286,19 @@ static fpf_status diffusion(fpf_flow *f, const fpf_flow_input *in,
 static void times_D(fpf_flow *f, size_t n) {
   size_t d = f->d;
   if (f->f32) {
-    fpf_to_float(f->score, f->s32, n * d);
-    fpf_sgemm_rows(CblasNoTrans, n, d, d, 1.0f, f->s32, d, f->D32, d, 0.0f,
-                   f->ds32, d);
-    fpf_to_double(f->ds32, f->DS, n * d);
+    /* by blocks of rows, each rounded to float just before its product
+     * (in cache); per_particle widens D s a row at a time */
+    size_t nb = (n + DS_ROWS - 1) / DS_ROWS;
+#pragma omp parallel for schedule(dynamic) if (nb > 1 && n * d * d > \
+                                               FPF_PAR_MIN)
+    for (size_t b = 0; b < nb; b++) {
+      size_t r0 = b * DS_ROWS, r = n - r0 < DS_ROWS ? n - r0 : DS_ROWS;
+      float *s32 = f->s32 + r0 * d;
+      for (size_t q = 0; q < r * d; q++) s32[q] = (float)f->score[r0 * d + q];
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)r, (int)d,
+                  (int)d, 1.0f, s32, (int)d, f->D32, (int)d, 0.0f,
+                  f->ds32 + r0 * d, (int)d);
+    }
     return;
   }
   if (d > SMALL_D) {
@@ -398,6 +410,8 @@ static void per_particle(fpf_flow *f, const fpf_flow_input *in,
 #pragma omp parallel for schedule(static) if (n * d * 20 > FPF_PAR_MIN)
   for (size_t i = 0; i < n; i++) {
     const double *s = f->score + i * d, *ds = f->DS + i * d;
+    if (f->f32)
+      for (size_t c = 0; c < d; c++) f->DS[i * d + c] = f->ds32[i * d + c];
     const double *gl = in->grad ? in->grad + i * d : NULL;
     double *mu = f->mu + i * d, *J = f->J + i * d;
     double lr = f->log_rho[i], rho = exp(lr);
