@@ -23,6 +23,9 @@
  * O(n d) memory. */
 #define RESET_EXACT_MAX 4096
 #define RESET_TERMS 1024
+/* Most rows per block of the noise and the update: enough for the
+ * triangular product's full speed at d = 1024. */
+#define NOISE_ROWS 512
 
 struct fpf_dyn {
   double prof[FPF_NPHASES];
@@ -335,46 +338,53 @@ static int trigger_fires(const fpf_dyn *dy, const fpf_metrics *m) {
 
 /* z_next = z + mu dt + sqrt(2 dt) L xi, xi keyed by (seed, step, i).  In
  * single precision the normals are drawn, multiplied and added in float
- * (the same normals, rounded).  Returns 1 when a coordinate of z_next
- * is not finite. */
+ * (the same normals, rounded).  By blocks of rows, each drawn,
+ * multiplied, added and checked while it is in cache; the block size
+ * depends on n and d only.  Returns 1 when a coordinate of z_next is
+ * not finite. */
 static int update(fpf_dyn *dy) {
   size_t n = dy->n, d = dy->d;
   const double *mu = fpf_flow_drift(dy->flow);
   const double *Lc = fpf_flow_cholesky(dy->flow);
   const float *L32 = fpf_flow_cholesky_f(dy->flow);
-  float *x32 = L32 ? dy->noise32 : NULL;
-  double dt = dy->o.dt, s = sqrt(2.0 * dt), t0 = omp_get_wtime();
-#pragma omp parallel for schedule(static) if (n * d * 64 > FPF_PAR_MIN)
-  for (size_t i = 0; i < n; i++) {
+  double dt = dy->o.dt, s = sqrt(2.0 * dt), t_start = omp_get_wtime();
+  size_t rows = n / 4 < 16 ? 16 : n / 4 > NOISE_ROWS ? NOISE_ROWS : n / 4;
+  size_t nb = (n + rows - 1) / rows;
+  double bad = 0, t_noise = 0, t_add = 0;
+#pragma omp parallel for schedule(dynamic) reduction(+ : bad, t_noise, \
+                                                     t_add) \
+    if (nb > 1 && n * d * 64 > FPF_PAR_MIN)
+  for (size_t b = 0; b < nb; b++) {
+    size_t r0 = b * rows, r = n - r0 < rows ? n - r0 : rows;
+    double t0 = omp_get_wtime();
+    float *x32 = L32 ? dy->noise32 + r0 * d : NULL;
+    double *x = dy->noise + r0 * d;
+    for (size_t i = 0; i < r; i++)
+      if (x32)
+        fpf_rng_normals_f(dy->o.seed, FPF_STREAM_NOISE, (uint64_t)dy->step,
+                          r0 + i, x32 + i * d, d);
+      else
+        fpf_rng_normals(dy->o.seed, FPF_STREAM_NOISE, (uint64_t)dy->step,
+                        r0 + i, x + i * d, d);
+    /* rows xi_i^T L^T = (L xi_i)^T */
+    if (x32) fpf_strmm_rows(r, d, (float)s, L32, x32);
+    else fpf_trmm_rows(r, d, s, Lc, x);
+    double t1 = omp_get_wtime();
+    const double *z = dy->z + r0 * d, *m = mu + r0 * d;
+    double *zn = dy->z_next + r0 * d;
     if (x32)
-      fpf_rng_normals_f(dy->o.seed, FPF_STREAM_NOISE, (uint64_t)dy->step, i,
-                        x32 + i * d, d);
+      for (size_t q = 0; q < r * d; q++)
+        zn[q] = z[q] + m[q] * dt + (double)x32[q];
     else
-      fpf_rng_normals(dy->o.seed, FPF_STREAM_NOISE, (uint64_t)dy->step, i,
-                      dy->noise + i * d, d);
+      for (size_t q = 0; q < r * d; q++) zn[q] = z[q] + m[q] * dt + x[q];
+    bad += fpf_nonfinite_mark(zn, r * d);
+    t_noise += t1 - t0;
+    t_add += omp_get_wtime() - t1;
   }
-  /* rows xi_i^T L^T = (L xi_i)^T */
-  if (x32) fpf_strmm_rows(n, d, (float)s, L32, x32);
-  else fpf_trmm_rows(n, d, s, Lc, dy->noise);
-  double t1 = omp_get_wtime();
-  dy->prof[FPF_PHASE_NOISE] += t1 - t0;
-  /* by chunks, each checked while in cache (fpf_nonfinite_mark) */
-  double bad = 0, *zn = dy->z_next;
-  const double *z = dy->z, *x = dy->noise;
-  size_t m = n * d, nc = (m + FINITE_CHUNK - 1) / FINITE_CHUNK;
-#pragma omp parallel for schedule(static) reduction(+ : bad) \
-    if (m * 4 > FPF_PAR_MIN)
-  for (size_t q = 0; q < nc; q++) {
-    size_t j0 = q * FINITE_CHUNK;
-    size_t j1 = m - j0 < FINITE_CHUNK ? m : j0 + FINITE_CHUNK;
-    if (x32)
-      for (size_t i = j0; i < j1; i++)
-        zn[i] = z[i] + mu[i] * dt + (double)x32[i];
-    else
-      for (size_t i = j0; i < j1; i++) zn[i] = z[i] + mu[i] * dt + x[i];
-    bad += fpf_nonfinite_mark(zn + j0, j1 - j0);
-  }
-  dy->prof[FPF_PHASE_UPDATE] += omp_get_wtime() - t1;
+  /* the wall time, shared out in proportion to the threads' times */
+  double wall = omp_get_wtime() - t_start, tot = t_noise + t_add;
+  dy->prof[FPF_PHASE_NOISE] += tot > 0 ? wall * t_noise / tot : wall;
+  dy->prof[FPF_PHASE_UPDATE] += tot > 0 ? wall * t_add / tot : 0;
   return bad != 0;
 }
 
