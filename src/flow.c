@@ -22,9 +22,9 @@
 /* Up to this dimension the d x d products are plain loops (the BLAS call
  * costs more than the arithmetic) and single precision buys nothing. */
 #define SMALL_D 32
-/* Rows per block of D s in single precision: the block's scores in
- * float (1 MiB at d = 1024) stay in cache for its product. */
-#define DS_ROWS 256
+/* Most rows per block of D s and the drift: the block's D s (2 MiB at
+ * d = 1024) stays in cache for the drift. */
+#define DS_ROWS 512
 
 struct fpf_flow {
   double prof[FPF_NPHASES];
@@ -279,35 +279,30 @@ static fpf_status diffusion(fpf_flow *f, const fpf_flow_input *in,
 }
 
 /*
- * DS = S D.  For small d plain loops: OpenBLAS's small-matrix path
- * rounds differently with 1 and 2 threads, and the call costs more than
- * the arithmetic there.
+ * Rows r0.. (r of them) of DS = S D, by one single-threaded call.  For
+ * small d plain loops: OpenBLAS's small-matrix path rounds differently
+ * with 1 and 2 threads, and the call costs more than the arithmetic
+ * there.
  */
-static void times_D(fpf_flow *f, size_t n) {
+static void times_D(fpf_flow *f, size_t r0, size_t r) {
   size_t d = f->d;
   if (f->f32) {
-    /* by blocks of rows, each rounded to float just before its product
-     * (in cache); per_particle widens D s a row at a time */
-    size_t nb = (n + DS_ROWS - 1) / DS_ROWS;
-#pragma omp parallel for schedule(dynamic) if (nb > 1 && n * d * d > \
-                                               FPF_PAR_MIN)
-    for (size_t b = 0; b < nb; b++) {
-      size_t r0 = b * DS_ROWS, r = n - r0 < DS_ROWS ? n - r0 : DS_ROWS;
-      float *s32 = f->s32 + r0 * d;
-      for (size_t q = 0; q < r * d; q++) s32[q] = (float)f->score[r0 * d + q];
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)r, (int)d,
-                  (int)d, 1.0f, s32, (int)d, f->D32, (int)d, 0.0f,
-                  f->ds32 + r0 * d, (int)d);
-    }
+    /* the block's scores rounded to float just before the product (in
+     * cache); per_particle widens D s a row at a time */
+    float *s32 = f->s32 + r0 * d;
+    for (size_t q = 0; q < r * d; q++) s32[q] = (float)f->score[r0 * d + q];
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)r, (int)d,
+                (int)d, 1.0f, s32, (int)d, f->D32, (int)d, 0.0f,
+                f->ds32 + r0 * d, (int)d);
     return;
   }
   if (d > SMALL_D) {
-    fpf_gemm_rows(CblasNoTrans, n, d, d, 1.0, f->score, d, f->D, d, 0.0,
-                  f->DS, d);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)r, (int)d,
+                (int)d, 1.0, f->score + r0 * d, (int)d, f->D, (int)d, 0.0,
+                f->DS + r0 * d, (int)d);
     return;
   }
-#pragma omp parallel for schedule(static) if (n * d * d * 2 > FPF_PAR_MIN)
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = r0; i < r0 + r; i++) {
     /* row i of S D, accumulated along the rows of D (vectorised over a)
      * in a local row, which nothing else can alias */
     const double *restrict si = f->score + i * d, *restrict D = f->D;
@@ -401,14 +396,13 @@ static double max_abs(const double *x, size_t n) {
   return m;
 }
 
-/* mu and J per particle (the entropy gradient g is formed in mu's row);
- * partial sums into acc (n x 4). */
+/* mu and J for particles r0.. (r of them; the entropy gradient g is
+ * formed in mu's row); partial sums into acc (n x 4). */
 static void per_particle(fpf_flow *f, const fpf_flow_input *in,
-                         const fpf_flow_params *p) {
-  size_t n = in->n, d = f->d;
+                         const fpf_flow_params *p, size_t r0, size_t r) {
+  size_t d = f->d;
   int src = p->entropy_form == FPF_ENTROPY_SOURCE;
-#pragma omp parallel for schedule(static) if (n * d * 20 > FPF_PAR_MIN)
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = r0; i < r0 + r; i++) {
     const double *s = f->score + i * d, *ds = f->DS + i * d;
     if (f->f32)
       for (size_t c = 0; c < d; c++) f->DS[i * d + c] = f->ds32[i * d + c];
@@ -539,9 +533,17 @@ fpf_status fpf_flow_compute(fpf_flow *f, const fpf_flow_input *in,
   t0 = omp_get_wtime();
   f->prof[FPF_PHASE_DIFFUSION] += t0 - t1;
 
-  /* D s (D symmetric): rows of S D; drift, flux and the observables */
-  times_D(f, n);
-  per_particle(f, in, p);
+  /* D s (D symmetric): rows of S D, then drift and flux, by blocks of
+   * rows (each block's D s used while in cache); the observables */
+  size_t rows = n / 4 < 16 ? 16 : n / 4 > DS_ROWS ? DS_ROWS : n / 4;
+  size_t nb = (n + rows - 1) / rows, d = f->d;
+#pragma omp parallel for schedule(dynamic) \
+    if (nb > 1 && n * d * (2 * d + 20) > FPF_PAR_MIN)
+  for (size_t b = 0; b < nb; b++) {
+    size_t r0 = b * rows, r = n - r0 < rows ? n - r0 : rows;
+    times_D(f, r0, r);
+    per_particle(f, in, p, r0, r);
+  }
   observables(f, in, p, m);
   t1 = omp_get_wtime();
   f->prof[FPF_PHASE_DRIFT] += t1 - t0;
