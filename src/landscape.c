@@ -23,8 +23,9 @@ static const char *const kind_name[] = {"quadratic",  "two_wells", "mixture",
 struct fpf_landscape {
   kind kind;
   size_t d;
-  /* quadratic: m (d), A (d x d); diag when A is diagonal */
-  double *m, *A;
+  /* quadratic: m (d), A (d x d) and its diagonal adiag (d); diag when A is
+   * diagonal */
+  double *m, *A, *adiag;
   int diag;
   /* mixture: K wells, means (K x d), widths, log weights */
   size_t K;
@@ -85,10 +86,13 @@ fpf_status fpf_landscape_quadratic(fpf_landscape **out, size_t d,
   fpf_landscape *L = *out;
   L->m = copy_or(m, d, 0.0);
   L->A = fpf_dalloc(d * d);
-  if (!L->m || !L->A) return nomem(L, err);
-  for (size_t i = 0; i < d; i++)
+  L->adiag = fpf_dalloc(d);
+  if (!L->m || !L->A || !L->adiag) return nomem(L, err);
+  for (size_t i = 0; i < d; i++) {
     for (size_t j = 0; j < d; j++)
       L->A[i * d + j] = A ? A[i * d + j] : (i == j);
+    L->adiag[i] = L->A[i * d + i];
+  }
   if ((st = check_finite("quadratic", "m", L->m, d, err)) ||
       (st = check_finite("quadratic", "A", L->A, d * d, err))) {
     fpf_landscape_destroy(L);
@@ -221,8 +225,8 @@ fpf_status fpf_landscape_callback(fpf_landscape **out, size_t d,
 
 void fpf_landscape_destroy(fpf_landscape *L) {
   if (!L) return;
-  double *bufs[] = {L->m,  L->A,  L->means, L->widths, L->weights, L->logw,
-                    L->W1, L->b1, L->W2,    L->b2,     L->x,       L->work};
+  double *bufs[] = {L->m,  L->A,  L->adiag, L->means, L->widths, L->weights,
+                    L->logw, L->W1, L->b1, L->W2, L->b2, L->x, L->work};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) fpf_dfree(bufs[i]);
   free(L);
 }
@@ -255,10 +259,11 @@ static double quadratic_point(const fpf_landscape *L, const double *z,
   size_t d = L->d;
   double v = 0;
   if (L->diag) {
+    const double *a = L->adiag, *m = L->m;
     for (size_t i = 0; i < d; i++) {
-      double Ai = L->A[i * d + i] * (z[i] - L->m[i]);
+      double Ai = a[i] * (z[i] - m[i]);
       if (g) g[i] = Ai;
-      v += 0.5 * (z[i] - L->m[i]) * Ai;
+      v += 0.5 * (z[i] - m[i]) * Ai;
     }
     return v;
   }
@@ -383,6 +388,7 @@ fpf_status fpf_landscape_eval(fpf_landscape *L, size_t n, const double *z,
                               double *value, double *grad, fpf_error *err) {
   size_t d = L->d;
   fpf_status st = FPF_OK;
+  int checked = 0; /* the gradient is known to be finite */
   if (L->kind == CALLBACK) {
     fpf_error_clear(err);
     if (L->fn(L->user, n, d, z, value, grad, err) != 0) {
@@ -400,7 +406,11 @@ fpf_status fpf_landscape_eval(fpf_landscape *L, size_t n, const double *z,
     if ((st = fpf_landscape_reserve(L, n, err))) return st;
     decoder_batch(L, n, z, value, grad);
   } else {
-#pragma omp parallel for schedule(static) if (n * d * 20 > FPF_PAR_MIN)
+    /* each point's gradient checked while in cache; bad is 0, or NaN
+     * when some coordinate is not finite */
+    double bad = 0;
+#pragma omp parallel for schedule(static) reduction(+ : bad) \
+    if (n * d * 20 > FPF_PAR_MIN)
     for (size_t i = 0; i < n; i++) {
       const double *zi = z + i * d;
       double *gi = grad ? grad + i * d : NULL, v = 0;
@@ -412,14 +422,16 @@ fpf_status fpf_landscape_eval(fpf_landscape *L, size_t n, const double *z,
         default: break;
       }
       if (value) value[i] = v;
+      if (gi) bad += fpf_nonfinite_mark(gi, d);
     }
+    checked = bad == 0;
   }
   size_t r, c;
   if (value && fpf_find_nonfinite(value, n, 1, &r, &c) >= 0)
     return fpf_error_set(err, FPF_ENONFINITE,
                          "%s landscape: loss at point %zu is %g",
                          kind_name[L->kind], r, value[r]);
-  if (grad && fpf_find_nonfinite(grad, n, d, &r, &c) >= 0)
+  if (grad && !checked && fpf_find_nonfinite(grad, n, d, &r, &c) >= 0)
     return fpf_error_set(err, FPF_ENONFINITE,
                          "%s landscape: gradient at point %zu, coordinate "
                          "%zu is %g",

@@ -550,6 +550,21 @@ static void test_nonfinite(void **state) {
                    FPF_ENONFINITE);
   assert_msg_has(&err, "point 3");
   fpf_landscape_destroy(L);
+
+  /* a batch large enough to be split over the threads, each point's
+   * gradient checked as it is written */
+  enum { NB = 4000, DB = 8 };
+  double *zb = calloc(NB * DB, sizeof *zb), *gb = malloc(NB * DB * sizeof *gb);
+  assert_int_equal(fpf_landscape_quadratic(&L, DB, NULL, NULL, &err), FPF_OK);
+  assert_int_equal(fpf_landscape_eval(L, NB, zb, NULL, gb, &err), FPF_OK);
+  zb[3777 * DB + 5] = INFINITY;
+  fpf_error_clear(&err);
+  assert_int_equal(fpf_landscape_eval(L, NB, zb, NULL, gb, &err),
+                   FPF_ENONFINITE);
+  assert_msg_has(&err, "point 3777, coordinate 5");
+  fpf_landscape_destroy(L);
+  free(zb);
+  free(gb);
 }
 
 /* ---- invalid parameters ---- */
