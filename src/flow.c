@@ -25,6 +25,11 @@
 /* Most rows per block of D s and the drift: the block's D s (2 MiB at
  * d = 1024) stays in cache for the drift. */
 #define DS_ROWS 512
+/* Fisher for d <= SMALL_D: row blocks of at least FISHER_ROWS rows, at
+ * most FISHER_PARTS of them, each summed into a d x d part of its own.
+ * The blocks depend on n only, so F does not depend on the threads. */
+#define FISHER_ROWS 64
+#define FISHER_PARTS 64
 
 struct fpf_flow {
   double prof[FPF_NPHASES];
@@ -36,6 +41,7 @@ struct fpf_flow {
   int f32;                     /* products in float (single_precision) */
   float *g32, *s32, *ds32, *F32, *D32, *L32;
   double *acc; /* per-particle partial sums (n x 4) */
+  double *fparts; /* Fisher's partial sums, d <= SMALL_D (FISHER_PARTS d^2) */
 };
 
 static const char *const phase_names[] = {
@@ -114,6 +120,7 @@ fpf_status fpf_flow_create(fpf_flow **out, size_t n_max, size_t d,
   f->D = fpf_dalloc(d * d);
   f->L = fpf_dalloc(d * d);
   f->acc = fpf_dalloc(n_max * 4);
+  f->fparts = fpf_dalloc(d <= SMALL_D ? FISHER_PARTS * d * d : 1);
   f->f32 = o->single_precision && d > SMALL_D;
   if (f->f32) {
     f->g32 = fpf_falloc(nd);
@@ -130,7 +137,8 @@ fpf_status fpf_flow_create(fpf_flow **out, size_t n_max, size_t d,
     }
   }
   if (!f->log_rho || !f->score || !f->knn || !f->g || !f->mu || !f->DS ||
-      !f->J || !f->div || !f->dor || !f->F || !f->D || !f->L || !f->acc) {
+      !f->J || !f->div || !f->dor || !f->F || !f->D || !f->L || !f->acc ||
+      !f->fparts) {
     fpf_flow_destroy(f);
     return fpf_error_set(err, FPF_ENOMEM,
                          "flow: out of memory for n = %zu, d = %zu", n_max, d);
@@ -143,7 +151,8 @@ void fpf_flow_destroy(fpf_flow *f) {
   if (!f) return;
   fpf_kde_destroy(f->kde);
   double *b[] = {f->log_rho, f->score, f->knn, f->g, f->mu, f->DS, f->J,
-                 f->div,     f->dor,   f->F,   f->D, f->L, f->acc};
+                 f->div,     f->dor,   f->F,   f->D, f->L, f->acc,
+                 f->fparts};
   for (size_t i = 0; i < sizeof b / sizeof b[0]; i++) fpf_dfree(b[i]);
   float *c[] = {f->g32, f->s32, f->ds32, f->F32, f->D32, f->L32};
   for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) free(c[i]);
@@ -210,9 +219,55 @@ fpf_status fpf_sym_max_eigenvalue(const double *A, size_t d, double *lmax,
   return FPF_OK;
 }
 
+/*
+ * F = (1/n) sum_i g_i g_i^T for d <= SMALL_D: each block of rows sums its
+ * outer products into a part (both triangles, the same products in the
+ * same order, so the part is exactly symmetric), then the parts are
+ * added in block order.  A syrk call of this size costs more in overhead
+ * than the arithmetic, and would run on one thread.
+ */
+static void fisher_small(fpf_flow *f, const double *grad, size_t n) {
+  size_t d = f->d, dd = d * d;
+  size_t rows = (n + FISHER_PARTS - 1) / FISHER_PARTS;
+  if (rows < FISHER_ROWS) rows = FISHER_ROWS;
+  size_t nb = (n + rows - 1) / rows;
+#pragma omp parallel for schedule(static) if (nb > 1 && n * dd > \
+                                              FPF_PAR_MIN / 4)
+  for (size_t b = 0; b < nb; b++) {
+    double *restrict part = f->fparts + b * dd;
+    size_t i1 = (b + 1) * rows < n ? (b + 1) * rows : n;
+    memset(part, 0, dd * sizeof *part);
+    size_t i = b * rows;
+    /* four rows at a time: four products per load and store of the part */
+    for (; i + 4 <= i1; i += 4) {
+      const double *restrict g0 = grad + i * d, *restrict g1 = g0 + d;
+      const double *restrict g2 = g1 + d, *restrict g3 = g2 + d;
+      for (size_t a = 0; a < d; a++)
+        for (size_t c = 0; c < d; c++)
+          part[a * d + c] += ((g0[a] * g0[c] + g1[a] * g1[c]) +
+                              (g2[a] * g2[c] + g3[a] * g3[c]));
+    }
+    for (; i < i1; i++) {
+      const double *restrict g = grad + i * d;
+      for (size_t a = 0; a < d; a++)
+        for (size_t c = 0; c < d; c++) part[a * d + c] += g[a] * g[c];
+    }
+  }
+  double inv_n = 1.0 / (double)n;
+  for (size_t q = 0; q < dd; q++) {
+    double t = 0;
+    for (size_t b = 0; b < nb; b++) t += f->fparts[b * dd + q];
+    f->F[q] = t * inv_n;
+  }
+}
+
 /* F = (1/n) sum_i g_i g_i^T (syrk, lower), mirrored to a full matrix. */
 static void fisher(fpf_flow *f, const double *grad, size_t n) {
   size_t d = f->d;
+  if (d <= SMALL_D) {
+    fisher_small(f, grad, n);
+    return;
+  }
   if (f->f32) {
     fpf_to_float(grad, f->g32, n * d);
     fpf_ssyrk_lower(n, d, 1.0f / (float)n, f->g32, f->F32);

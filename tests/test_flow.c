@@ -1,7 +1,9 @@
 /*
- * The flow's drift, flux and observables against the formulas of
- * flow.h, recomputed in long double from the flow's own log rho, score
- * and D:
+ * The flow's Fisher matrix, diffusion, drift, flux and observables
+ * against the formulas of flow.h, recomputed in long double from the
+ * loss gradients and the flow's own log rho, score and D:
+ *   F = (1/n) sum_i g_i g_i^T (d = 2 takes the small-d loops, the others
+ *   the blocked syrk),  D = c (I + gamma F),
  *   mu_i = -eta (grad L_i + lambda g_i),  J_i = rho_i (mu_i - D s_i),
  *   S_dot, C_vel and log C,
  * in each regime of rho that the flow treats apart:
@@ -13,8 +15,9 @@
  *     -1300: exact zeros);
  * for the source's entropy form, the Wasserstein form and a given drift.
  * long double has the exponent range to hold rho in all of them.
- * Tolerance: 1e-12 relative to the largest entry of the particle's row,
- * plus 1e-322 absolute (the spacing of the subnormal doubles).
+ * Tolerance: 1e-12 relative to the largest entry of the particle's row
+ * (for F, to the sum of the products' sizes), plus 1e-322 absolute (the
+ * spacing of the subnormal doubles).
  */
 #include <math.h>
 #include <setjmp.h>
@@ -29,7 +32,7 @@
 #include "fpflow/flow.h"
 #include "fpflow/rng.h"
 
-#define N 40
+#define N 41 /* not a multiple of 4: both loops of the small-d Fisher */
 #define TOL 1e-12
 
 typedef struct {
@@ -74,6 +77,19 @@ static void check_case(const flow_case *fc) {
   const double *lr = fpf_flow_log_density(f), *s = fpf_flow_score(f);
   const double *D = fpf_flow_diffusion(f), *mu = fpf_flow_drift(f);
   const double *J = fpf_flow_flux(f);
+  /* F = (1/n) sum_i g_i g_i^T and D = c (I + gamma F) */
+  const double *F = fpf_flow_fisher(f);
+  for (size_t a = 0; a < d; a++)
+    for (size_t b = 0; b < d; b++) {
+      long double fr = 0, fs = 0;
+      for (size_t i = 0; i < N; i++) {
+        fr += (long double)gl[i * d + a] * gl[i * d + b];
+        fs += fabsl((long double)gl[i * d + a] * gl[i * d + b]);
+      }
+      assert_close(F[a * d + b], fr / N, fs / N, "F", a, b);
+      assert_close(D[a * d + b], 0.7L * ((a == b) + 0.2L * F[a * d + b]),
+                   0.7L * (1 + 0.2L * fs / N), "D", a, b);
+    }
   long double mu2 = 0, ds2 = 0, sd = 0, dgr2 = 0;
   for (size_t i = 0; i < N; i++) {
     if (lr[i] < fc->lr_lo || lr[i] > fc->lr_hi)
