@@ -359,13 +359,12 @@ static int update(fpf_dyn *dy) {
     double t0 = omp_get_wtime();
     float *x32 = L32 ? dy->noise32 + r0 * d : NULL;
     double *x = dy->noise + r0 * d;
-    for (size_t i = 0; i < r; i++)
-      if (x32)
-        fpf_rng_normals_f(dy->o.seed, FPF_STREAM_NOISE, (uint64_t)dy->step,
-                          r0 + i, x32 + i * d, d);
-      else
-        fpf_rng_normals(dy->o.seed, FPF_STREAM_NOISE, (uint64_t)dy->step,
-                        r0 + i, x + i * d, d);
+    if (x32)
+      fpf_rng_normals_rows_f(dy->o.seed, FPF_STREAM_NOISE,
+                             (uint64_t)dy->step, r0, r, x32, d);
+    else
+      fpf_rng_normals_rows(dy->o.seed, FPF_STREAM_NOISE, (uint64_t)dy->step,
+                           r0, r, x, d);
     /* rows xi_i^T L^T = (L xi_i)^T */
     if (x32) fpf_strmm_rows(r, d, (float)s, L32, x32);
     else fpf_trmm_rows(r, d, s, Lc, x);

@@ -87,6 +87,18 @@ static inline void sincos_2pi(double t, double *s, double *c) {
  */
 #define PAIRS 128
 
+/* Box-Muller on np pairs: radii from a, angles from t, 2 np normals
+ * into z. */
+static void box_muller(const double *a, const double *t, size_t np,
+                       double *z) {
+  for (size_t i = 0; i < np; i++) {
+    double r = sqrt(-2.0 * log_unit(a[i])), sn, cs;
+    sincos_2pi(t[i], &sn, &cs);
+    z[2 * i] = r * cs;
+    z[2 * i + 1] = r * sn;
+  }
+}
+
 /* Box-Muller for block k0.. (kb blocks): 4 kb normals into z. */
 static void normals_chunk(uint64_t seed, uint64_t stream, uint64_t step,
                           uint64_t index, size_t k0, size_t kb, double *z) {
@@ -101,12 +113,14 @@ static void normals_chunk(uint64_t seed, uint64_t stream, uint64_t step,
     a[2 * k + 1] = u01(w.v[2]);
     t[2 * k + 1] = u01(w.v[3]);
   }
-  for (size_t i = 0; i < 2 * kb; i++) {
-    double r = sqrt(-2.0 * log_unit(a[i])), sn, cs;
-    sincos_2pi(t[i], &sn, &cs);
-    z[2 * i] = r * cs;
-    z[2 * i + 1] = r * sn;
-  }
+  box_muller(a, t, 2 * kb, z);
+}
+
+/* Normals rounded to float or copied: n of z into out or outf. */
+static void put(const double *z, size_t n, double *out, float *outf) {
+  if (out) memcpy(out, z, n * sizeof *out);
+  else
+    for (size_t i = 0; i < n; i++) outf[i] = (float)z[i];
 }
 
 /* The normals of (seed, stream, step, index) into out (double) or outf
@@ -120,9 +134,48 @@ static void normals(uint64_t seed, uint64_t stream, uint64_t step,
     normals_chunk(seed, stream, step, index, k0, kb, z);
     size_t first = 4 * k0, count = 4 * kb;
     if (first + count > n) count = n - first;
-    if (out) memcpy(out + first, z, count * sizeof *out);
-    else
-      for (size_t i = 0; i < count; i++) outf[first + i] = (float)z[i];
+    put(z, count, out ? out + first : NULL, outf ? outf + first : NULL);
+  }
+}
+
+/*
+ * The normals of indices index0 .. index0 + rows - 1, n each, into rows
+ * of out or outf.  Short rows share a chunk: the pairs they need (the
+ * pair of words 2 and 3 of a row's last block only when the row uses
+ * them) go through Box-Muller together.  The same numbers as a call of
+ * normals() per row.
+ */
+static void normals_rows(uint64_t seed, uint64_t stream, uint64_t step,
+                         uint64_t index0, size_t rows, size_t n,
+                         double *out, float *outf) {
+  size_t pr = (n + 1) / 2; /* pairs a row needs */
+  if (pr == 0) return;
+  if (pr > PAIRS / 4) {
+    for (size_t i = 0; i < rows; i++)
+      normals(seed, stream, step, index0 + i, out ? out + i * n : NULL,
+              outf ? outf + i * n : NULL, n);
+    return;
+  }
+  double a[PAIRS], t[PAIRS], z[2 * PAIRS];
+  philox4x64_key_t key = {{seed, 0}};
+  size_t per = PAIRS / pr; /* rows per chunk */
+  for (size_t r0 = 0; r0 < rows; r0 += per) {
+    size_t rc = rows - r0 < per ? rows - r0 : per, np = 0;
+    for (size_t i = 0; i < rc; i++)
+      for (size_t k = 0; 2 * k < pr; k++) {
+        philox4x64_ctr_t ctr = {{k, index0 + r0 + i, step, stream}};
+        philox4x64_ctr_t w = philox4x64(ctr, key);
+        a[np] = u01(w.v[0]);
+        t[np++] = u01(w.v[1]);
+        if (2 * k + 1 < pr) {
+          a[np] = u01(w.v[2]);
+          t[np++] = u01(w.v[3]);
+        }
+      }
+    box_muller(a, t, np, z);
+    for (size_t i = 0; i < rc; i++)
+      put(z + 2 * pr * i, n, out ? out + (r0 + i) * n : NULL,
+          outf ? outf + (r0 + i) * n : NULL);
   }
 }
 
@@ -134,4 +187,16 @@ void fpf_rng_normals(uint64_t seed, uint64_t stream, uint64_t step,
 void fpf_rng_normals_f(uint64_t seed, uint64_t stream, uint64_t step,
                        uint64_t index, float *out, size_t n) {
   normals(seed, stream, step, index, NULL, out, n);
+}
+
+void fpf_rng_normals_rows(uint64_t seed, uint64_t stream, uint64_t step,
+                          uint64_t index0, size_t rows, double *out,
+                          size_t n) {
+  normals_rows(seed, stream, step, index0, rows, n, out, NULL);
+}
+
+void fpf_rng_normals_rows_f(uint64_t seed, uint64_t stream, uint64_t step,
+                            uint64_t index0, size_t rows, float *out,
+                            size_t n) {
+  normals_rows(seed, stream, step, index0, rows, n, NULL, out);
 }

@@ -1,4 +1,5 @@
-/* Philox known answers and the moments of fpflow's normals. */
+/* Philox known answers, the moments of fpflow's normals, and rows of
+ * normals drawn together against one index at a time. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -79,12 +80,42 @@ static void test_uniforms_and_prefix(void **state) {
   assert_int_equal(same, 0);
 }
 
+/* Rows drawn together are the rows drawn one index at a time, bit for
+ * bit, for row lengths on both sides of the shared-chunk limit (64) and
+ * odd lengths that leave a block's second pair unused. */
+static void test_rows_match(void **state) {
+  (void)state;
+  static const size_t lens[] = {1, 2, 3, 4, 5, 7, 63, 64, 65, 130};
+  enum { ROWS = 301 };
+  for (size_t q = 0; q < sizeof lens / sizeof lens[0]; q++) {
+    size_t n = lens[q];
+    double *a = malloc(ROWS * n * sizeof *a), *b = malloc(n * sizeof *b);
+    float *af = malloc(ROWS * n * sizeof *af), *bf = malloc(n * sizeof *bf);
+    fpf_rng_normals_rows(5, 2, 9, 1000, ROWS, a, n);
+    fpf_rng_normals_rows_f(5, 2, 9, 1000, ROWS, af, n);
+    for (size_t i = 0; i < ROWS; i++) {
+      fpf_rng_normals(5, 2, 9, 1000 + i, b, n);
+      fpf_rng_normals_f(5, 2, 9, 1000 + i, bf, n);
+      for (size_t c = 0; c < n; c++) {
+        if (a[i * n + c] != b[c] || af[i * n + c] != bf[c])
+          fail_msg("n = %zu, row %zu, coordinate %zu: %.17g vs %.17g", n,
+                   i, c, a[i * n + c], b[c]);
+      }
+    }
+    free(a);
+    free(b);
+    free(af);
+    free(bf);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_known_answers),
       cmocka_unit_test(test_counter_layout),
       cmocka_unit_test(test_normal_moments),
       cmocka_unit_test(test_uniforms_and_prefix),
+      cmocka_unit_test(test_rows_match),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
