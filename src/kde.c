@@ -50,8 +50,8 @@
 #define DIRECT_TILE 256
 #define SMALL_TILE 128
 #define SMALL_TILE_N 1024
-/* Columns per block of the particles' mean. */
-#define MEAN_COLS 64
+/* Sources averaged for the centre. */
+#define CENTRE_SAMPLE 256
 /* Pairs used by the median heuristic before it subsamples. */
 #define MEDIAN_MAX_PAIRS ((size_t)1 << 18)
 
@@ -420,22 +420,19 @@ static fpf_status check_args(const fpf_kde *k, size_t n, double h,
   return FPF_OK;
 }
 
-/* Centres the sources on their mean: zc, zq = |zc|^2 / 2, and zc32 in
- * single precision. */
+/* Centres the sources: zc, zq = |zc|^2 / 2, and zc32 in single
+ * precision.  The centre is the mean of at most CENTRE_SAMPLE sources
+ * spread evenly over them: any centre gives the same sums in exact
+ * arithmetic, one near the mean keeps the rounding of the Gram formula
+ * small, and the sample saves a pass over all the sources. */
 static void centre_sources(fpf_kde *k, const double *z, size_t n) {
-  size_t d = k->d;
-  /* the mean by blocks of columns: each column is summed in row order,
-   * whatever the number of threads */
-  size_t ncb = (d + MEAN_COLS - 1) / MEAN_COLS;
-#pragma omp parallel for schedule(static) if (ncb > 1 && n * d > FPF_PAR_MIN)
-  for (size_t b = 0; b < ncb; b++) {
-    size_t c0 = b * MEAN_COLS, c1 = d - c0 < MEAN_COLS ? d : c0 + MEAN_COLS;
-    double *mean = k->mean;
-    for (size_t c = c0; c < c1; c++) mean[c] = 0;
-    for (size_t i = 0; i < n; i++)
-      for (size_t c = c0; c < c1; c++) mean[c] += z[i * d + c];
-    for (size_t c = c0; c < c1; c++) mean[c] /= (double)n;
-  }
+  size_t d = k->d, step = (n + CENTRE_SAMPLE - 1) / CENTRE_SAMPLE;
+  size_t m = (n + step - 1) / step;
+  double *mean = k->mean;
+  for (size_t c = 0; c < d; c++) mean[c] = 0;
+  for (size_t i = 0; i < n; i += step)
+    for (size_t c = 0; c < d; c++) mean[c] += z[i * d + c];
+  for (size_t c = 0; c < d; c++) mean[c] /= (double)m;
 #pragma omp parallel for schedule(static) if (n * d * 4 > FPF_PAR_MIN)
   for (size_t i = 0; i < n; i++) {
     double s = 0;
