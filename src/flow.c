@@ -261,7 +261,7 @@ static void fisher_small(fpf_flow *f, const double *grad, size_t n) {
   }
 }
 
-/* F = (1/n) sum_i g_i g_i^T (syrk, lower), mirrored to a full matrix. */
+/* F = (1/n) sum_i g_i g_i^T, full (blocked syrk, each block mirrored). */
 static void fisher(fpf_flow *f, const double *grad, size_t n) {
   size_t d = f->d;
   if (d <= SMALL_D) {
@@ -270,14 +270,11 @@ static void fisher(fpf_flow *f, const double *grad, size_t n) {
   }
   if (f->f32) {
     fpf_to_float(grad, f->g32, n * d);
-    fpf_ssyrk_lower(n, d, 1.0f / (float)n, f->g32, f->F32);
-#pragma omp parallel for schedule(static) if (d * d * 2 > FPF_PAR_MIN)
-    for (size_t i = 0; i < d; i++)
-      for (size_t j = 0; j <= i; j++) f->F[i * d + j] = f->F32[i * d + j];
+    fpf_ssyrk_full(n, d, 1.0f / (float)n, f->g32, f->F32);
+    fpf_to_double(f->F32, f->F, d * d);
   } else {
-    fpf_syrk_lower(n, d, 1.0 / (double)n, grad, f->F);
+    fpf_syrk_full(n, d, 1.0 / (double)n, grad, f->F);
   }
-  fpf_mirror_lower(f->F, d);
 }
 
 static fpf_status diffusion(fpf_flow *f, const fpf_flow_input *in,

@@ -21,7 +21,6 @@ double fpf_sumf(const float *x, size_t n);
 
 /* Copies the lower triangle of a d x d row-major matrix to the upper one,
  * in cache-sized tiles. */
-void fpf_mirror_lower(double *A, size_t d);
 
 /* exp of n values x <= 0 in place, vectorised (util.c); float too. */
 void fpf_exp_nonpos(double *x, size_t n);
@@ -91,9 +90,10 @@ void fpf_gemm_rows(CBLAS_TRANSPOSE tb, size_t m, size_t n, size_t k,
                    double alpha, const double *A, size_t lda, const double *B,
                    size_t ldb, double beta, double *C, size_t ldc);
 
-/* Lower triangle of F = alpha G^T G (G: n x d), in column blocks. */
-void fpf_syrk_lower(size_t n, size_t d, double alpha, const double *G,
-                    double *F);
+/* F = alpha G^T G (G: n x d), full and exactly symmetric: the lower
+ * triangle in column blocks, each mirrored above the diagonal. */
+void fpf_syrk_full(size_t n, size_t d, double alpha, const double *G,
+                   double *F);
 
 /* B = alpha B L^T (L lower d x d), B split by rows. */
 void fpf_trmm_rows(size_t m, size_t d, double alpha, const double *L,
@@ -107,8 +107,8 @@ long fpf_potrf_lower(size_t d, double *A);
 void fpf_sgemm_rows(CBLAS_TRANSPOSE tb, size_t m, size_t n, size_t k,
                     float alpha, const float *A, size_t lda, const float *B,
                     size_t ldb, float beta, float *C, size_t ldc);
-void fpf_ssyrk_lower(size_t n, size_t d, float alpha, const float *G,
-                     float *F);
+void fpf_ssyrk_full(size_t n, size_t d, float alpha, const float *G,
+                    float *F);
 void fpf_strmm_rows(size_t m, size_t d, float alpha, const float *L,
                     float *B);
 long fpf_spotrf_lower(size_t d, float *A);

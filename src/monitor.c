@@ -296,9 +296,7 @@ static void kramers_moyal(fpf_monitor *m, const double *z, double gap) {
     for (size_t c = 0; c < d; c++) r[i * d + c] -= m->mean[c];
 
   /* lower triangle by syrk, mirrored to the full matrix */
-  fpf_syrk_lower(n, d, 1.0 / ((double)(n - 1) * 2.0 * gap), r, m->D);
-  for (size_t a = 0; a < d; a++)
-    for (size_t b = a + 1; b < d; b++) m->D[a * d + b] = m->D[b * d + a];
+  fpf_syrk_full(n, d, 1.0 / ((double)(n - 1) * 2.0 * gap), r, m->D);
   for (size_t k = 0; k < n * d; k++) r[k] = (z[k] - m->prev[k]) / gap;
 }
 

@@ -208,9 +208,7 @@ fpf_status fpf_cloud_moments(const fpf_cloud *c, double *mean, double *cov,
       G[i * d + k] = s * (c->x[i * d + k] - mean[k]);
   }
   fpf_blas_single_thread();
-  fpf_syrk_lower(n, d, 1.0, G, cov);
-  for (size_t i = 0; i < d; i++)
-    for (size_t j = i + 1; j < d; j++) cov[i * d + j] = cov[j * d + i];
+  fpf_syrk_full(n, d, 1.0, G, cov);
   fpf_dfree(G);
   fpf_dfree(w);
   return FPF_OK;

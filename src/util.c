@@ -184,17 +184,6 @@ void fpf_expf_nonpos(float *x, size_t n) {
   }
 }
 
-void fpf_mirror_lower(double *A, size_t d) {
-  enum { T = 32 };
-#pragma omp parallel for schedule(dynamic) if (d > 256)
-  for (size_t i0 = 0; i0 < d; i0 += T)
-    for (size_t j0 = 0; j0 <= i0; j0 += T)
-      for (size_t i = i0; i < i0 + T && i < d; i++)
-        for (size_t j = j0; j < j0 + T && j < i; j++)
-          A[j * d + i] = A[i * d + j];
-}
-
-
 double fpf_sum(const double *x, size_t n) {
   double a[LANES] = {0};
   size_t j = 0;
