@@ -47,6 +47,7 @@ typedef struct bench_result {
      score| against the exact sums at FPF_BENCH_CHECK_POINTS particles */
   int checked;
   double err_lr, err_score;
+  int binned; /* the step's KDE took the binned sums */
   char err[256];
 } bench_result;
 

@@ -150,8 +150,8 @@ static long rss_kb(void) {
   return v;
 }
 
-/* The flow's log rho and score at FPF_BENCH_CHECK_POINTS evenly spaced particles
- * against the exact sums over all n (the binned KDE's error). */
+/* The flow's log rho and score at FPF_BENCH_CHECK_POINTS evenly spaced
+ * particles against the exact sums over all n (the binned KDE's error). */
 static void check_density(const fpf_flow *f, const double *z, size_t n,
                           size_t d, double h, bench_result *r) {
   size_t m = FPF_BENCH_CHECK_POINTS, stride = n / m;
@@ -230,7 +230,8 @@ static void fpflow_child(const double *z, size_t n, size_t d, double h,
   fpf_dyn_profile_take(dy, r->phase);
   for (int i = 0; i < FPF_NPHASES; i++) r->phase[i] /= reps;
   /* the last step was taken from z: its density is at z */
-  if (d <= 3 && n > FPF_BENCH_CHECK_FROM)
+  r->binned = fpf_flow_kde_binned(fpf_dyn_flow(dy));
+  if (r->binned || (d <= 3 && n > FPF_BENCH_CHECK_FROM))
     check_density(fpf_dyn_flow(dy), z, n, d, h, r);
   keep_times(r, t, reps);
   summarise(t, reps, &r->median, &r->min, &r->max);
@@ -256,6 +257,10 @@ static volatile pid_t child_pid;
 static char clean_path[4200], clean_dir[4200];
 
 static void on_signal(int sig) {
+  static const char msg[] = "fpflow: bench: interrupted; the rows already "
+                            "printed (and in -o's file) are kept\n";
+  ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+  (void)w;
   if (child_pid > 0) kill(-child_pid, SIGKILL);
   if (clean_path[0]) unlink(clean_path);
   if (clean_dir[0]) rmdir(clean_dir);
@@ -421,6 +426,10 @@ static bench_peer run_peer(const bench_args *a, const bench_job *j,
     if (timed_out)
       snprintf(r.err, sizeof r.err, "%s peer: no answer after %d s", which,
                timeout_ms / 1000);
+    else if (line && !js)
+      snprintf(r.err, sizeof r.err, "%s peer (%.150s): its reply is not "
+               "valid JSON (a NaN or a cut line?): %.250s", which, script,
+               line);
     else
       snprintf(r.err, sizeof r.err, "%s peer (%.150s) failed: %.300s", which,
                script, *last ? last : "no output");
@@ -509,6 +518,7 @@ void fpf_bench_measure(const bench_args *a, const bench_job *j,
   if (f->ok) {
     memcpy(f->phase, phase, sizeof phase);
     f->cpu = cpu;
+    keep_times(f, pool[0], cnt[0]); /* every round's, in order */
     summarise(pool[0], cnt[0], &f->median, &f->min, &f->max);
   }
   if (pn->ok) summarise(pool[1], cnt[1], &pn->median, &pn->min, &pn->max);

@@ -19,6 +19,8 @@
 
 #include "bench.h"
 #include "cli.h"
+#include "fpflow/flow.h"
+#include "fpflow/kde.h"
 #include "fpflow/npy.h"
 #include "fpflow/rng.h"
 
@@ -37,7 +39,8 @@ static void usage(FILE *f) {
           "c 1, gamma 0.05, dt 0.01 and h^2 = mean pairwise |z_i - z_j|^2 /\n"
           "(2 log N), on N standard normal particles in d dimensions.\n\n"
           "Each row: the median, min and max over K rounds of R steps\n"
-          "(each round after 2 warm-up steps), GFLOP/s of the dense step,\n"
+          "(each round after 2 warm-up steps), GFLOP/s of the dense step\n"
+          "(none when the binned KDE ran),\n"
           "the peak memory and the workspace (the memory that creating\n"
           "the dynamics added), and the floor: the time of the step's\n"
           "BLAS and LAPACK calls alone, on OpenBLAS's own threads.  fpflow,\n"
@@ -45,8 +48,14 @@ static void usage(FILE *f) {
           "drift of the machine's speed touches them alike.  Columns\n"
           "marked x are fpflow's median over the other's: below 1, fpflow\n"
           "is faster.  The floor and the peers stop above N = 16384.  At\n"
-          "d <= 3 and N > 4096 the step's log rho and score are checked\n"
-          "against the exact kernel sums at 1000 particles.\n\n"
+          "d <= 3 and N > 4096, and whenever the binned KDE ran, the step's\n"
+          "log rho and score are checked against the exact kernel sums at\n"
+          "1000 particles.  fp32 is fpflow's single precision: its KDE\n"
+          "products in float above d = 8, its d x d products above\n"
+          "d = 32; below, those parts run in double (a note says so),\n"
+          "while the peers and the floor run in float.  A row whose\n"
+          "median step is over 1.5 x its fastest was measured on a busy\n"
+          "machine; a warning says so.\n\n"
           "options:\n"
           "  --sizes LIST      up to 16 sizes NxD, 2 <= N <= 10^7,\n"
           "                    1 <= D <= 10^5 (2048x1024,500x2,256x32)\n"
@@ -66,7 +75,9 @@ static void usage(FILE *f) {
           "  --profile         time each phase of fpflow's step\n"
           "  --no-floor        skip the BLAS floor\n"
           "  -o FILE           also write the rows as JSON (after each row)\n"
-          "  -q, -v, -h        only errors (and -o), more detail, this text\n"
+          "  -q                only errors (needs -o)\n"
+          "  -v                also every step time of fpflow\n"
+          "  -h                this text\n"
           "\nExit status: 0; 1 when a measurement or a peer failed or a peer\n"
           "was refused; 2 for bad options.\n");
 }
@@ -229,7 +240,7 @@ static int parse_args(int argc, char **argv, bench_args *a) {
   a->floor = 1;
   default_peer_dir(a->peer_dir, sizeof a->peer_dir);
   optind = 1;
-  int ch;
+  int ch, peer_dir_given = 0;
   /* a value longer than its buffer is refused, not cut */
   const struct {
     int ch;
@@ -252,7 +263,10 @@ static int parse_args(int argc, char **argv, bench_args *a) {
         }
         snprintf(lists[i].dst, lists[i].n, "%s", optarg);
       }
-    if (listed) continue;
+    if (listed) {
+      peer_dir_given |= ch == 'D';
+      continue;
+    }
     switch (ch) {
       case 'r':
         if (whole_option("--reps", optarg, 7, FPF_BENCH_MAX_REPS, &a->reps))
@@ -278,6 +292,13 @@ static int parse_args(int argc, char **argv, bench_args *a) {
     fpf_cli_error("bench: unexpected argument '%s'", argv[optind]);
     return FPF_EXIT_USAGE;
   }
+  if (fpf_cli_verbosity == 0 && !a->json) {
+    fpf_cli_error("bench: -q without -o would show nothing: give -o "
+                  "FILE.json, or drop -q");
+    return FPF_EXIT_USAGE;
+  }
+  if (peer_dir_given && !a->peers)
+    fpf_cli_info("bench: --peer-dir is used only with --peers");
   return 0;
 }
 
@@ -331,8 +352,15 @@ static int peers_ok(const bench_args *a) {
 /* A time in ms with three significant figures or more. */
 static const char *ms(char *buf, size_t n, double s) {
   double v = 1e3 * s;
-  snprintf(buf, n, v >= 100 ? "%.1f" : v >= 1 ? "%.2f" : "%.3f", v);
+  snprintf(buf, n, v >= 100 ? "%.1f" : v >= 1 ? "%.2f" : "%.3g", v);
   return buf;
+}
+
+/* A median this many times the fastest step: the machine was busy. */
+#define UNSTEADY 1.5
+
+static int unsteady(double median, double min) {
+  return min > 0 && median > UNSTEADY * min;
 }
 
 /* A peer's cell: its time and fpflow over it, or why there is none. */
@@ -380,6 +408,8 @@ int fpf_cmd_bench(int argc, char **argv) {
       parse_precisions(a.precisions, prec, &np) ||
       (a.json && !json_path_ok(a.json)) || (a.peers && !peers_ok(&a)))
     return FPF_EXIT_USAGE;
+  /* a signal kills the measuring process too (its own process group) */
+  fpf_bench_cleanup_on_signal(NULL, NULL);
   /* the particles go to the peers as a .npy file in here */
   char tmpdir[4096] = "";
   if (a.peers) {
@@ -410,8 +440,8 @@ int fpf_cmd_bench(int argc, char **argv) {
     double *z = malloc(n * d * sizeof *z);
     if (!z) {
       fpf_cli_error("bench: no memory for N = %zu, d = %zu", n, d);
-      status = FPF_EXIT_FAIL;
-      break;
+      failed = 1;
+      continue;
     }
     /* the dense step's flops at some 40 GFLOP/s a thread: say when a
        round will take long */
@@ -460,9 +490,14 @@ int fpf_cmd_bench(int argc, char **argv) {
           continue;
         }
         /* the flop model is the dense step's: not for the binned KDE */
-        double gf = d > 3 || dense ? fpf_bench_flops((double)n, (double)d) /
-                                         f.median / 1e9
-                                   : NAN;
+        double gf = f.binned ? NAN
+                             : fpf_bench_flops((double)n, (double)d) /
+                                   f.median / 1e9;
+        /* which of fpflow's products ran in float */
+        const char *floats = !j.f32                     ? "none"
+                             : d <= FPF_KDE_DIRECT_MAX_D ? "none"
+                             : d <= FPF_FLOW_SMALL_D     ? "kde"
+                                                         : "all";
         char t1[32], t2[32], t3[32], floor_txt[64] = "-";
         if (fl.ok)
           snprintf(floor_txt, sizeof floor_txt, "%8s  x%.2f",
@@ -496,6 +531,18 @@ int fpf_cmd_bench(int argc, char **argv) {
         }
         peer_cell(c1, sizeof c1, &pn, &f, refused[0]);
         peer_cell(c2, sizeof c2, &pt, &f, refused[1]);
+        /* a busy machine: a median far above the fastest step */
+        const char *busy = unsteady(f.median, f.min)     ? "fpflow"
+                           : unsteady(fl.median, fl.min) ? "the floor"
+                           : pn.ok && unsteady(pn.median, pn.min) ? "numpy"
+                           : pt.ok && unsteady(pt.median, pt.min) ? "torch"
+                                                                  : NULL;
+        if (busy)
+          fpf_cli_info("bench: warning: %s %s, %d threads: %s's median "
+                       "step is over %.1f x its fastest; the machine was "
+                       "busy, and this row's times and ratios are not to "
+                       "be trusted", size_txt, pname, j.threads, busy,
+                       UNSTEADY);
         if (table) {
           printf("%12s %-4s %3d  %8s (%8s-%8s)   %6.1f %8.1f %7.1f  %-19s",
                  size_txt, pname, j.threads, ms(t1, sizeof t1, f.median),
@@ -504,10 +551,23 @@ int fpf_cmd_bench(int argc, char **argv) {
           if (a.peers) printf("  %-18s %-18s", c1, c2);
           printf("\n");
           if (f.checked)
-            printf("             against the exact sums at %d particles: "
-                   "max |error of log rho| %.2g, max h |error of the "
-                   "score| %.2g\n",
-                   FPF_BENCH_CHECK_POINTS, f.err_lr, f.err_score);
+            printf("             %s KDE; against the exact sums at %d "
+                   "particles: max |error of log rho| %.2g, max h |error "
+                   "of the score| %.2g\n",
+                   f.binned ? "binned" : "exact", FPF_BENCH_CHECK_POINTS,
+                   f.err_lr, f.err_score);
+          if (j.f32 && strcmp(floats, "all"))
+            printf("             fpflow's step at d = %zu: %s\n", d,
+                   strcmp(floats, "kde")
+                       ? "all in double (single precision starts above "
+                         "d = 8)"
+                       : "the KDE in float, the d x d products in double "
+                         "(they go to float above d = 32)");
+          if (fpf_cli_verbosity > 1) {
+            printf("             fpflow's steps in order (ms):");
+            for (int q = 0; q < f.nt; q++) printf(" %.4g", 1e3 * f.t[q]);
+            printf("\n");
+          }
           if (a.profile) {
             printf("             phases (ms):");
             for (int q = 0; q < FPF_NPHASES; q++)
@@ -520,6 +580,9 @@ int fpf_cmd_bench(int argc, char **argv) {
         if (js) {
           cJSON *o = cJSON_CreateObject();
           cJSON_AddStringToObject(o, "precision", pname);
+          cJSON_AddStringToObject(o, "fpflow_float_parts", floats);
+          cJSON_AddStringToObject(o, "kde", f.binned ? "binned" : "exact");
+          cJSON_AddBoolToObject(o, "busy", busy != NULL);
           const char *keys[] = {"N",       "d",           "threads",
                                 "h",       "rounds",      "reps",
                                 "median_s", "min_s",      "max_s",

@@ -74,7 +74,8 @@ static const fpf_ini_key keys[] = {
     {"kde", "kde_method", T_METHOD, OFF(dyn.kde_method),
      "auto | exact | binned (FFT on a grid, d <= 3)"},
     {"kde", "single_precision", FPF_INI_BOOL, OFF(dyn.single_precision),
-     "products in float when d > 32 (about twice as fast)"},
+     "products in float: the KDE's when d > 8, the d x d ones when "
+     "d > 32 (about twice as fast)"},
     {"kde", "leave_one_out", FPF_INI_BOOL, OFF(dyn.leave_one_out),
      "drop the self term of the KDE"},
     {"kde", "knn_k", FPF_INI_SIZE, OFF(dyn.knn_k),

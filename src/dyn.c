@@ -23,9 +23,6 @@
  * O(n d) memory. */
 #define RESET_EXACT_MAX 4096
 #define RESET_TERMS 1024
-/* Most rows per block of the noise and the update: enough for the
- * triangular product's full speed at d = 1024. */
-#define NOISE_ROWS 512
 
 struct fpf_dyn {
   double prof[FPF_NPHASES];
@@ -338,17 +335,16 @@ static int trigger_fires(const fpf_dyn *dy, const fpf_metrics *m) {
 
 /* z_next = z + mu dt + sqrt(2 dt) L xi, xi keyed by (seed, step, i).  In
  * single precision the normals are drawn, multiplied and added in float
- * (the same normals, rounded).  By blocks of rows, each drawn,
- * multiplied, added and checked while it is in cache; the block size
- * depends on n and d only.  Returns 1 when a coordinate of z_next is
- * not finite. */
+ * (the same normals, rounded).  By blocks of rows (fpf_block_rows),
+ * each drawn, multiplied, added and checked while it is in cache.
+ * Returns 1 when a coordinate of z_next is not finite. */
 static int update(fpf_dyn *dy) {
   size_t n = dy->n, d = dy->d;
   const double *mu = fpf_flow_drift(dy->flow);
   const double *Lc = fpf_flow_cholesky(dy->flow);
   const float *L32 = fpf_flow_cholesky_f(dy->flow);
   double dt = dy->o.dt, s = sqrt(2.0 * dt), t_start = omp_get_wtime();
-  size_t rows = n / 4 < 16 ? 16 : n / 4 > NOISE_ROWS ? NOISE_ROWS : n / 4;
+  size_t rows = fpf_block_rows(n);
   size_t nb = (n + rows - 1) / rows;
   double bad = 0, t_noise = 0, t_add = 0;
 #pragma omp parallel for schedule(dynamic) reduction(+ : bad, t_noise, \

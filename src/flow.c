@@ -21,10 +21,7 @@
 
 /* Up to this dimension the d x d products are plain loops (the BLAS call
  * costs more than the arithmetic) and single precision buys nothing. */
-#define SMALL_D 32
-/* Most rows per block of D s and the drift: the block's D s (2 MiB at
- * d = 1024) stays in cache for the drift. */
-#define DS_ROWS 512
+#define SMALL_D FPF_FLOW_SMALL_D
 /* Fisher for d <= SMALL_D: row blocks of at least FISHER_ROWS rows, at
  * most FISHER_PARTS of them, each summed into a d x d part of its own.
  * The blocks depend on n only, so F does not depend on the threads. */
@@ -179,6 +176,9 @@ const double *fpf_flow_divergence(const fpf_flow *f) {
 const double *fpf_flow_diffusion(const fpf_flow *f) { return f->D; }
 const double *fpf_flow_fisher(const fpf_flow *f) { return f->F; }
 const double *fpf_flow_cholesky(const fpf_flow *f) { return f->L; }
+int fpf_flow_kde_binned(const fpf_flow *f) {
+  return fpf_kde_last_binned(f->kde);
+}
 
 /* psi(n) for a whole number n >= 1: -gamma_E + sum_{j<n} 1/j. */
 static double digamma_int(size_t n) {
@@ -587,7 +587,7 @@ fpf_status fpf_flow_compute(fpf_flow *f, const fpf_flow_input *in,
 
   /* D s (D symmetric): rows of S D, then drift and flux, by blocks of
    * rows (each block's D s used while in cache); the observables */
-  size_t rows = n / 4 < 16 ? 16 : n / 4 > DS_ROWS ? DS_ROWS : n / 4;
+  size_t rows = fpf_block_rows(n);
   size_t nb = (n + rows - 1) / rows, d = f->d;
 #pragma omp parallel for schedule(dynamic) \
     if (nb > 1 && n * d * (2 * d + 20) > FPF_PAR_MIN)

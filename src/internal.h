@@ -90,6 +90,12 @@ void fpf_gemm_rows(CBLAS_TRANSPOSE tb, size_t m, size_t n, size_t k,
                    double alpha, const double *A, size_t lda, const double *B,
                    size_t ldb, double beta, double *C, size_t ldc);
 
+/* Rows per block when n particles are multiplied by a d x d matrix a
+ * block at a time (the noise, D s): a quarter of n for the threads,
+ * from 16 to 512 (at 128 x 2048, four blocks of 32 beat one of 128,
+ * though each reads the matrix again).  Depends on n only. */
+size_t fpf_block_rows(size_t n);
+
 /* F = alpha G^T G (G: n x d), full and exactly symmetric: the lower
  * triangle in column blocks, each mirrored above the diagonal. */
 void fpf_syrk_full(size_t n, size_t d, double alpha, const double *G,

@@ -225,6 +225,13 @@ double fpf_max(const double *x, size_t n) {
 
 void fpf_blas_single_thread(void) { openblas_set_num_threads(1); }
 
+size_t fpf_block_rows(size_t n) {
+  size_t rows = n / 4;
+  if (rows > 512) rows = 512;
+  if (rows < 16) rows = 16;
+  return rows;
+}
+
 /* Rows per BLAS call: large enough for the kernels' full speed (a
  * 128 x 2048 x 1024 dgemm runs at the single-core peak), small enough to
  * share 2048 rows evenly over a few threads. */

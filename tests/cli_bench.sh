@@ -3,8 +3,10 @@
 # precision and thread count with finite figures in the JSON; the peers
 # (NumPy and PyTorch) compute the same step (their log C, S_dot and mean
 # log rho agree with fpflow's, so a ratio is printed, not a refusal); the
-# binned KDE's check against the exact sums; bad options (exit 2 and a
-# message naming the value).  Times are printed, never asserted.
+# binned KDE's check against the exact sums, with no dense GFLOP/s; which
+# parts of fpflow's fp32 step are in float at small d; a peer whose reply
+# is not JSON; bad options (exit 2 and a message naming the value).
+# Times are printed, never asserted.
 # usage: bash cli_bench.sh /path/to/fpflow
 # shellcheck source=tests/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -31,6 +33,9 @@ check "fp32 and fp64 steps agree on log C and S_dot (1e-3 relative)" \
   json small 'all(abs(a["log_C"] - b["log_C"]) <= 1e-3 * abs(b["log_C"]) and abs(a["S_dot"] - b["S_dot"]) <= 1e-3 * abs(b["S_dot"]) for a in r for b in r if a["N"] == b["N"] and a["threads"] == b["threads"] and a["precision"] == "fp32" and b["precision"] == "fp64")'
 check "1 and 2 threads give the same step (log C bit for bit)" \
   json small 'all(a["log_C"] == b["log_C"] for a in r for b in r if a["N"] == b["N"] and a["precision"] == b["precision"])'
+check "fp32 at d = 16: only the KDE in float, said in the table and JSON" \
+  eval 'json small "all(x[\"fpflow_float_parts\"] == {\"fp64\": \"none\", \"fp32\": (\"kde\" if x[\"d\"] <= 32 else \"all\")}[x[\"precision\"]] for x in r)" &&
+        [ "$(grep -c "the KDE in float, the d x d products in double" "$DIR/small.out")" -eq 2 ]'
 
 if "$PY" -c "import numpy, torch" 2>/dev/null; then
   bench peers --sizes 300x16 --precision fp64,fp32 --threads 1 \
@@ -53,6 +58,15 @@ if "$PY" -c "import numpy, torch" 2>/dev/null; then
           grep -q "numpy peer is refused: log C differs" "$DIR/refused.err"'
   check "the refused peer's JSON: no time, the reason" \
     json refused 'r[0]["numpy_s"] is None and "log C differs" in r[0]["numpy_note"] and r[0]["torch_s"] > 0'
+  # a peer whose reply is not JSON (a bare NaN) fails with that reason
+  mkdir -p "$DIR/nan"
+  cp "$DIR/doctored/peer_torch.py" "$DIR/nan/"
+  printf 'print("{\\"peer\\": \\"numpy\\", \\"median_s\\": NaN}")\n' \
+    >"$DIR/nan/peer_numpy.py"
+  bench nanpeer --sizes 300x16 --precision fp64 --threads 1 --rounds 1 \
+    --peers --peer-dir "$DIR/nan" --no-floor
+  check "a peer replying NaN: exit 1, 'not valid JSON' named" \
+    eval '[ "$RC" -eq 1 ] && grep -q "reply is not valid JSON" "$DIR/nanpeer.err"'
 else
   echo "SKIP: --peers (no NumPy or PyTorch for $PY)"
 fi
@@ -62,6 +76,12 @@ bench binned --sizes 20000x2 --precision fp64 --threads 2 --rounds 1 \
 err=$(sed -n 's/.*max |error of log rho| \([^,]*\),.*/\1/p' "$DIR/binned.out")
 check "20000 particles in 2-D: the binned KDE within 1e-3 of the exact sums (got $err)" \
   eval '[ -n "$err" ] && awk -v e="$err" "BEGIN { exit !(e + 0 > 0 && e + 0 < 1e-3) }"'
+bench binned1 --sizes 5000x1 --precision fp32 --threads 1 --rounds 1 \
+  --no-floor -o "$DIR/binned1.json"
+check "5000 particles in 1-D: binned, no dense GFLOP/s, checked, all double" \
+  eval 'json binned1 "r[0][\"kde\"] == \"binned\" and r[0][\"gflops\"] is None and r[0][\"check_log_rho_err\"] < 1e-3 and r[0][\"fpflow_float_parts\"] == \"none\"" &&
+        grep -q "binned KDE; against the exact sums" "$DIR/binned1.out" &&
+        grep -q "all in double" "$DIR/binned1.out"'
 
 expect bad_size 2 "'10x'" -- --sizes 10x
 expect bad_size2 2 "'1x5'" -- --sizes 1x5
@@ -82,6 +102,7 @@ expect no_peer_dir 2 "--peer-dir $DIR/none|peer_numpy.py" -- --peers \
 expect json_dir_missing 2 "cannot write there" -- --sizes 64x4 \
   -o "$DIR/missing/out.json"
 expect json_empty 2 "an empty file name" -- --sizes 64x4 -o ""
+expect quiet_no_json 2 "-q without -o" -- --sizes 64x4 -q
 
 bench quiet --sizes 64x4 --precision fp64 --threads 1 --rounds 1 -q \
   -o "$DIR/quiet.json"

@@ -55,8 +55,9 @@ typedef struct fpf_dyn_options {
                                         (kde.h) */
   size_t knn_k;                  /* 3   k of the H_knn estimate (0: off) */
   int flux_divergence;           /* 0   compute div J each step */
-  int single_precision;          /* 0   products in float (d > 32), see
-                                        fpf_flow_options */
+  int single_precision;          /* 0   products in float (the KDE's
+                                        above d = 8, the d x d ones above
+                                        d = 32), see fpf_flow_options */
   int resets;                    /* 1   in-loop reset trigger on */
   fpf_trigger trigger;           /* C */
   double C_threshold;            /* 0.5 */

@@ -60,15 +60,21 @@ typedef struct fpf_metrics {
   int reset;      /* 1 when a reset followed this step */
 } fpf_metrics;
 
+/* Up to this dimension the d x d products are plain loops in double,
+ * with or without single_precision. */
+#define FPF_FLOW_SMALL_D 32
+
 typedef struct fpf_flow_options {
   fpf_kde_method kde_method; /* AUTO: binned sums for large n in d <= 3 */
   int leave_one_out;   /* KDE without the self term */
   size_t knn_k;        /* k of H_knn; 0 skips it (H_knn = NaN) */
   int flux_divergence; /* compute div J (an extra O(n^2 d) pass) */
   int cholesky;        /* factor D (needed to draw noise) */
-  int single_precision; /* the O(n^2 d) and O(n d^2) products in float
-                           (d > 32): about twice as fast; relative
-                           accuracy ~1e-6 instead of ~1e-15 */
+  int single_precision; /* the O(n^2 d) products in float above
+                           d = FPF_KDE_DIRECT_MAX_D, the O(n d^2) ones
+                           above d = FPF_FLOW_SMALL_D: about twice as
+                           fast; relative accuracy ~1e-6 instead of
+                           ~1e-15 */
 } fpf_flow_options;
 
 void fpf_flow_options_init(fpf_flow_options *o);
@@ -119,6 +125,8 @@ const double *fpf_flow_diffusion(const fpf_flow *f);  /* d x d */
 const double *fpf_flow_fisher(const fpf_flow *f);     /* d x d */
 /* Lower Cholesky factor of D, row-major with zeros above (d x d). */
 const double *fpf_flow_cholesky(const fpf_flow *f);
+/* Whether the last compute's KDE took the binned sums (kde.h). */
+int fpf_flow_kde_binned(const fpf_flow *f);
 
 /* Phases of a step, timed for profiling (seconds, accumulated). */
 typedef enum fpf_phase {

@@ -87,12 +87,17 @@ typedef enum fpf_kde_method {
 const char *fpf_kde_method_name(fpf_kde_method m);
 int fpf_kde_method_parse(const char *s, fpf_kde_method *m);
 
+/* Up to this dimension the kernel sums are plain loops in double, with
+ * or without single_precision. */
+#define FPF_KDE_DIRECT_MAX_D 8
+
 typedef struct fpf_kde_options {
   fpf_kde_method method; /* AUTO */
   int leave_one_out; /* 0: include the self term at the particles */
   size_t knn_k;      /* > 0: also find the k-th neighbour distances */
-  int single_precision; /* Gram products in float (d > 8): about twice as
-                           fast, relative accuracy ~1e-6 instead of 1e-15 */
+  int single_precision; /* Gram products in float (d above
+                           FPF_KDE_DIRECT_MAX_D): about twice as fast,
+                           relative accuracy ~1e-6 instead of 1e-15 */
   size_t block;      /* rows and columns per block, and no symmetric
                         path (for tests); 0 chooses */
 } fpf_kde_options;
@@ -111,6 +116,9 @@ void fpf_kde_destroy(fpf_kde *k);
 fpf_status fpf_kde_eval(fpf_kde *k, const double *z, size_t n, double h,
                         double *log_rho, double *score, double *knn_dist,
                         fpf_error *err);
+
+/* Whether the last fpf_kde_eval took the binned sums. */
+int fpf_kde_last_binned(const fpf_kde *k);
 
 /* At m query points x (m x d): log_rho (m) and score (m x d or NULL). */
 fpf_status fpf_kde_eval_at(fpf_kde *k, const double *z, size_t n,

@@ -181,8 +181,9 @@ class Dynamics:
       "scott" | "silverman" | "median", leave_one_out False, kde_method
       "auto" | "exact" | "binned" (binned sums for large n in d <= 3),
       knn_k 3,
-      flux_divergence False, single_precision False (products in float
-      when d > 32: about twice as fast, relative accuracy ~1e-6), resets
+      flux_divergence False, single_precision False (products in float,
+      the KDE's when d > 8 and the d x d ones when d > 32: about twice
+      as fast, relative accuracy ~1e-6), resets
       True (enable_resets), trigger "C" |
       "C_vel", C_threshold 0.5, alpha_reset 0.2, beta_reset 3.0, warmup 10,
       cooldown 10, seed 42.

@@ -30,8 +30,9 @@ class Flow:
     Flow(n_max, d, knn_k=3, leave_one_out=False, flux_divergence=False,
          cholesky=False, single_precision=False, kde_method="auto")
 
-    single_precision does the O(n^2 d) and O(n d^2) products in float
-    when d > 32 (about twice as fast; relative accuracy ~1e-6).
+    single_precision does the O(n^2 d) products in float when d > 8 and
+    the O(n d^2) ones when d > 32 (about twice as fast; relative accuracy
+    ~1e-6).
     """
 
     def __init__(self, n_max, d, knn_k=3, leave_one_out=False,
