@@ -352,7 +352,12 @@ static int peers_ok(const bench_args *a) {
 /* A time in ms with three significant figures or more. */
 static const char *ms(char *buf, size_t n, double s) {
   double v = 1e3 * s;
-  snprintf(buf, n, v >= 100 ? "%.1f" : v >= 1 ? "%.2f" : "%.3g", v);
+  snprintf(buf, n,
+           v >= 100   ? "%.1f"
+           : v >= 1   ? "%.2f"
+           : v >= 0.1 ? "%.3f"
+                      : "%.3g",
+           v);
   return buf;
 }
 
