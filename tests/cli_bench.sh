@@ -3,7 +3,8 @@
 # precision and thread count with finite figures in the JSON; the peers
 # (NumPy and PyTorch) compute the same step (their log C, S_dot and mean
 # log rho agree with fpflow's, so a ratio is printed, not a refusal); the
-# binned KDE's check against the exact sums, with no dense GFLOP/s; which
+# binned KDE's check against the exact sums, with no dense GFLOP/s, and
+# its comparison with the exact peers; which
 # parts of fpflow's fp32 step are in float at small d; a peer whose reply
 # is not JSON; bad options (exit 2 and a message naming the value).
 # Times are printed, never asserted.
@@ -58,6 +59,11 @@ if "$PY" -c "import numpy, torch" 2>/dev/null; then
           grep -q "numpy peer is refused: log C differs" "$DIR/refused.err"'
   check "the refused peer's JSON: no time, the reason" \
     json refused 'r[0]["numpy_s"] is None and "log C differs" in r[0]["numpy_note"] and r[0]["torch_s"] > 0'
+  # fpflow's binned KDE against the peers' exact sums: compared at 2e-3
+  bench binnedpeers --sizes 5000x1 --precision fp64 --threads 2 \
+    --rounds 1 --peers --no-floor -o "$DIR/binnedpeers.json"
+  check "5000 x 1, binned, against exact peers: compared, not refused" \
+    eval '[ "$RC" -eq 0 ] && json binnedpeers "r[0][\"kde\"] == \"binned\" and r[0][\"numpy_s\"] > 0 and r[0][\"torch_s\"] > 0"'
   # a peer whose reply is not JSON (a bare NaN) fails with that reason
   mkdir -p "$DIR/nan"
   cp "$DIR/doctored/peer_torch.py" "$DIR/nan/"
