@@ -4,9 +4,9 @@
 # (NumPy and PyTorch) compute the same step (their log C, S_dot and mean
 # log rho agree with fpflow's, so a ratio is printed, not a refusal); the
 # binned KDE's check against the exact sums, with no dense GFLOP/s, and
-# its comparison with the exact peers; which
-# parts of fpflow's fp32 step are in float at small d; a peer whose reply
-# is not JSON; bad options (exit 2 and a message naming the value).
+# its comparison with the exact peers; which parts of fpflow's fp32 step
+# are in float at small d; a peer whose reply is not JSON; bad options
+# (exit 2 and a message naming the value).
 # Times are printed, never asserted.
 # usage: bash cli_bench.sh /path/to/fpflow
 # shellcheck source=tests/lib.sh
