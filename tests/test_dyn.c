@@ -382,10 +382,11 @@ static void test_trigger_and_schedules(void **state) {
 
 /* 1 and 2 threads give bit-identical metrics and particles (d = 2, 40). */
 static void run_steps(fpf_landscape *L, size_t n, const double *z0,
-                      int threads, fpf_metrics *m, double *zout) {
+                      int threads, int f32, fpf_metrics *m, double *zout) {
   fpf_set_threads(threads);
   fpf_dyn_options o;
   fpf_dyn_options_init(&o);
+  o.single_precision = f32;
   o.bandwidth_rule = FPF_BW_MEDIAN;
   o.flux_divergence = 1;
   fpf_dyn *dy;
@@ -399,9 +400,12 @@ static void run_steps(fpf_landscape *L, size_t n, const double *z0,
 
 static void test_threads_identical(void **state) {
   (void)state;
-  size_t n = 300, dims[2] = {2, 40};
-  for (int t = 0; t < 2; t++) {
+  /* d = 2: the direct KDE; 16: the Fisher matrix by row blocks in
+   * parallel; 40: BLAS blocks; 40 in single precision */
+  size_t n = 300, dims[4] = {2, 16, 40, 40};
+  for (int t = 0; t < 4; t++) {
     size_t d = dims[t];
+    int f32 = t == 3;
     fpf_landscape *L;
     if (d == 2)
       assert_int_equal(fpf_landscape_two_wells(&L, NULL), FPF_OK);
@@ -413,8 +417,8 @@ static void test_threads_identical(void **state) {
     fpf_metrics m1[12], m2[12];
     memset(m1, 0, sizeof m1);
     memset(m2, 0, sizeof m2);
-    run_steps(L, n, z0, 1, m1, z1);
-    run_steps(L, n, z0, 2, m2, z2);
+    run_steps(L, n, z0, 1, f32, m1, z1);
+    run_steps(L, n, z0, 2, f32, m2, z2);
     assert_memory_equal(m1, m2, sizeof m1);
     assert_memory_equal(z1, z2, n * d * 8);
     fpf_landscape_destroy(L);
