@@ -375,28 +375,6 @@ static inline double rho_times(double log_rho, double x) {
 }
 
 /*
- * rho x for a whole vector x (n values) from log rho: a normal rho
- * multiplies directly; a rho so small that even rho max|x| underflows
- * gives exact zeros; anything else (rho over- or underflowing while the
- * product does not) goes through logarithms element by element.
- */
-static void rho_scale(double log_rho, const double *x, double *out,
-                      size_t n) {
-  double rho = exp(log_rho);
-  if (rho > 1e-300 && rho < 1e300) {
-    for (size_t c = 0; c < n; c++) out[c] = rho * x[c];
-    return;
-  }
-  double xmax = 0;
-  for (size_t c = 0; c < n; c++) xmax = fabs(x[c]) > xmax ? fabs(x[c]) : xmax;
-  if (xmax == 0 || log_rho + log(xmax) < -746.0) {
-    for (size_t c = 0; c < n; c++) out[c] = 0;
-    return;
-  }
-  for (size_t c = 0; c < n; c++) out[c] = rho_times(log_rho, x[c]);
-}
-
-/*
  * One particle's drift mu = A x + B gl (no gl: mu = A x) and its sums
  * |mu|^2, |ds|^2, (mu - ds).s, with max |mu - ds|: one pass, vectorised
  * along the row.
@@ -464,8 +442,9 @@ static void per_particle(fpf_flow *f, const fpf_flow_input *in,
     int rho_normal = rho > 1e-300 && rho < 1e300;
     /* drift mu = -eta (grad L + lambda g), g = -rho s (1 + log rho) for
      * the source's form and -s for the Wasserstein form: mu = A x + B gl
-     * with x = s, or x = rho s formed first when rho alone under- or
-     * overflows and the product may not */
+     * with x = s; a normal rho goes into A, a rho so small that rho s
+     * underflows makes A = 0, and otherwise (rho alone under- or
+     * overflowing) x = rho s is formed from logarithms, in J's row */
     const double *x = s;
     double A, B = -p->eta, sums[3], vmax;
     if (in->drift) {
@@ -479,7 +458,7 @@ static void per_particle(fpf_flow *f, const fpf_flow_input *in,
       if (rho_normal) A *= rho;
       else if (rho_underflows(lr, max_abs(s, d))) A = 0;
       else {
-        rho_scale(lr, s, J, d);
+        for (size_t c = 0; c < d; c++) J[c] = rho_times(lr, s[c]);
         x = J;
       }
     }

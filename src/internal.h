@@ -19,9 +19,6 @@ double fpf_dot(const double *x, const double *y, size_t n);
 double fpf_max(const double *x, size_t n);
 double fpf_sumf(const float *x, size_t n);
 
-/* Copies the lower triangle of a d x d row-major matrix to the upper one,
- * in cache-sized tiles. */
-
 /* exp of n values x <= 0 in place, vectorised (util.c); float too. */
 void fpf_exp_nonpos(double *x, size_t n);
 void fpf_expf_nonpos(float *x, size_t n);
@@ -109,10 +106,7 @@ void fpf_trmm_rows(size_t m, size_t d, double alpha, const double *L,
  * 0 or the 1-based column where A is not positive definite. */
 long fpf_potrf_lower(size_t d, double *A);
 
-/* The same four in single precision. */
-void fpf_sgemm_rows(CBLAS_TRANSPOSE tb, size_t m, size_t n, size_t k,
-                    float alpha, const float *A, size_t lda, const float *B,
-                    size_t ldb, float beta, float *C, size_t ldc);
+/* The same three in single precision. */
 void fpf_ssyrk_full(size_t n, size_t d, float alpha, const float *G,
                     float *F);
 void fpf_strmm_rows(size_t m, size_t d, float alpha, const float *L,

@@ -252,7 +252,9 @@ size_t fpf_block_rows(size_t n) {
 #define TRMM cblas_dtrmm
 #define TRSM cblas_dtrsm
 #define POTRF LAPACKE_dpotrf_work
+#define ROWS_GEMM 1
 #include "blas_blocks.inc"
+#undef ROWS_GEMM
 #undef R
 #undef FN
 #undef GEMM
@@ -268,7 +270,9 @@ size_t fpf_block_rows(size_t n) {
 #define TRMM cblas_strmm
 #define TRSM cblas_strsm
 #define POTRF LAPACKE_spotrf_work
+#define ROWS_GEMM 0
 #include "blas_blocks.inc"
+#undef ROWS_GEMM
 #undef R
 #undef FN
 #undef GEMM
