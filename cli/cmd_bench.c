@@ -53,9 +53,9 @@ static void usage(FILE *f) {
           "1000 particles.  fp32 is fpflow's single precision: its KDE\n"
           "products in float above d = 8, its d x d products above\n"
           "d = 32; below, those parts run in double (a note says so),\n"
-          "while the peers and the floor run in float.  A row whose\n"
-          "median step is over 1.5 x its fastest was measured on a busy\n"
-          "machine; a warning says so.\n\n"
+          "while the peers and the floor run in float.  A warning says\n"
+          "when a median step is over 1.5 x its fastest (a busy machine,\n"
+          "or a peer's own threads fighting).\n\n"
           "options:\n"
           "  --sizes LIST      up to 16 sizes NxD, 2 <= N <= 10^7,\n"
           "                    1 <= D <= 10^5 (2048x1024,500x2,256x32)\n"
@@ -570,13 +570,14 @@ int fpf_cmd_bench(int argc, char **argv) {
                    "of the score| %.2g\n",
                    f.binned ? "binned" : "exact", FPF_BENCH_CHECK_POINTS,
                    f.err_lr, f.err_score);
-          if (j.f32 && strcmp(floats, "all"))
-            printf("             fpflow's step at d = %zu: %s\n", d,
-                   strcmp(floats, "kde")
-                       ? "all in double (single precision starts above "
-                         "d = 8)"
-                       : "the KDE in float, the d x d products in double "
-                         "(they go to float above d = 32)");
+          if (j.f32 && !strcmp(floats, "none"))
+            printf("             fpflow's step at d = %zu: all in double "
+                   "(single precision starts above d = %d)\n", d,
+                   FPF_KDE_DIRECT_MAX_D);
+          else if (j.f32 && !strcmp(floats, "kde"))
+            printf("             fpflow's step at d = %zu: the KDE in "
+                   "float, the d x d products in double (they go to float "
+                   "above d = %d)\n", d, FPF_FLOW_SMALL_D);
           if (fpf_cli_verbosity > 1) {
             printf("             fpflow's steps in order (ms):");
             for (int q = 0; q < f.nt; q++) printf(" %.4g", 1e3 * f.t[q]);
