@@ -22,6 +22,7 @@
 /* Up to this dimension the d x d products are plain loops (the BLAS call
  * costs more than the arithmetic) and single precision buys nothing. */
 #define SMALL_D FPF_FLOW_SMALL_D
+_Static_assert(SMALL_D <= FPF_SMALL_MAX, "the small-d products cover d");
 /* Fisher for d <= SMALL_D: row blocks of at least FISHER_ROWS rows, at
  * most FISHER_PARTS of them, each summed into a d x d part of its own.
  * The blocks depend on n only, so F does not depend on the threads. */
@@ -237,28 +238,16 @@ static void fisher_small(fpf_flow *f, const double *grad, size_t n) {
     double *restrict part = f->fparts + b * dd;
     size_t i1 = (b + 1) * rows < n ? (b + 1) * rows : n;
     memset(part, 0, dd * sizeof *part);
-    size_t i = b * rows;
-    /* four rows at a time: four products per load and store of the part */
-    for (; i + 4 <= i1; i += 4) {
-      const double *restrict g0 = grad + i * d, *restrict g1 = g0 + d;
-      const double *restrict g2 = g1 + d, *restrict g3 = g2 + d;
-      for (size_t a = 0; a < d; a++)
-        for (size_t c = 0; c < d; c++)
-          part[a * d + c] += ((g0[a] * g0[c] + g1[a] * g1[c]) +
-                              (g2[a] * g2[c] + g3[a] * g3[c]));
-    }
-    for (; i < i1; i++) {
-      const double *restrict g = grad + i * d;
-      for (size_t a = 0; a < d; a++)
-        for (size_t c = 0; c < d; c++) part[a * d + c] += g[a] * g[c];
-    }
+    fpf_small_gram(i1 - b * rows, d, grad + b * rows * d, part);
   }
   double inv_n = 1.0 / (double)n;
-  for (size_t q = 0; q < dd; q++) {
-    double t = 0;
-    for (size_t b = 0; b < nb; b++) t += f->fparts[b * dd + q];
-    f->F[q] = t * inv_n;
-  }
+  for (size_t a = 0; a < d; a++)
+    for (size_t c = 0; c <= a; c++) {
+      double t = 0;
+      for (size_t b = 0; b < nb; b++) t += f->fparts[b * dd + a * d + c];
+      f->F[a * d + c] = t * inv_n;
+    }
+  fpf_small_mirror(d, f->F);
 }
 
 /* F = (1/n) sum_i g_i g_i^T, full (blocked syrk, each block mirrored). */
@@ -354,15 +343,8 @@ static void times_D(fpf_flow *f, size_t r0, size_t r) {
                 f->DS + r0 * d, (int)d);
     return;
   }
-  for (size_t i = r0; i < r0 + r; i++) {
-    /* row i of S D, accumulated along the rows of D (vectorised over a)
-     * in a local row, which nothing else can alias */
-    const double *restrict si = f->score + i * d, *restrict D = f->D;
-    double acc[SMALL_D] = {0};
-    for (size_t b = 0; b < d; b++)
-      for (size_t a = 0; a < d; a++) acc[a] += si[b] * D[b * d + a];
-    memcpy(f->DS + i * d, acc, d * sizeof *acc);
-  }
+  fpf_small_times(r, d, 1.0, f->score + r0 * d, f->D, FPF_SMALL_M,
+                  f->DS + r0 * d);
 }
 
 /*

@@ -102,6 +102,23 @@ void fpf_syrk_full(size_t n, size_t d, double alpha, const double *G,
 void fpf_trmm_rows(size_t m, size_t d, double alpha, const double *L,
                    double *B);
 
+/* Products with a d x d matrix for d <= FPF_SMALL_MAX (small.c), on
+ * one thread, each output row summed in registers in a fixed order. */
+#define FPF_SMALL_MAX 32
+typedef enum {
+  FPF_SMALL_M,      /* M itself */
+  FPF_SMALL_LOWER_T /* L^T for the lower triangle L of M */
+} fpf_small_form;
+/* Y = alpha X M (X, Y: m x d rows, M: d x d row-major, in the given
+ * form); Y may be X. */
+void fpf_small_times(size_t m, size_t d, double alpha, const double *X,
+                     const double *M, fpf_small_form form, double *Y);
+/* P += X^T X (X: m x d) on and below the diagonal of P (d x d); some
+ * entries above it get sums too, which fpf_small_mirror overwrites. */
+void fpf_small_gram(size_t m, size_t d, const double *X, double *P);
+/* The strict upper triangle of P (d x d) from its lower one. */
+void fpf_small_mirror(size_t d, double *P);
+
 /* Lower Cholesky factor of A (d x d, row-major) in place, in blocks;
  * 0 or the 1-based column where A is not positive definite. */
 long fpf_potrf_lower(size_t d, double *A);

@@ -1,0 +1,154 @@
+/*
+ * Products with a d x d matrix for small d (d <= FPF_SMALL_MAX), the
+ * sizes where a BLAS call costs more than its arithmetic: each output
+ * row (or each group of four rows of X^T X) is held in vector registers
+ * for the whole sum, and the matrix is read from a copy padded to whole
+ * vectors of W doubles.  One thread per call; every entry is summed in
+ * a fixed order, so results do not depend on the caller's threads.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+enum { W = 8, MAXC = FPF_SMALL_MAX / W, GROUP = 4 };
+
+/* W doubles, loaded and stored unaligned (as the compiler's own
+ * unaligned vector types are declared). */
+typedef double vec __attribute__((vector_size(W * sizeof(double)),
+                                  aligned(sizeof(double)), may_alias));
+
+/* Row of nc vectors, times alpha, into y (d values). */
+static inline __attribute__((always_inline)) void
+store_row(const vec *acc, int nc, size_t d, double alpha, double *y) {
+  for (int c = 0; c < nc; c++) {
+    vec v = alpha * acc[c];
+    size_t a0 = (size_t)c * W;
+    if (a0 + W <= d) {
+      *(vec *)(y + a0) = v;
+    } else {
+      double t[W];
+      memcpy(t, &v, sizeof t);
+      for (size_t a = a0; a < d; a++) y[a] = t[a - a0];
+    }
+  }
+}
+
+/*
+ * Y = alpha X Mp for nc vectors a row (nc a constant once inlined, so
+ * that the sums stay in registers), GROUP rows at a time.  All of a
+ * group's rows of X are read before any is written, so Y may be X.
+ */
+static inline __attribute__((always_inline)) void
+times_nc(int nc, size_t m, size_t d, double alpha, const double *X,
+         const double *Mp, double *Y) {
+  size_t ld = (size_t)nc * W, i = 0;
+  for (; i + GROUP <= m; i += GROUP) {
+    vec acc[GROUP][MAXC];
+    for (int r = 0; r < GROUP; r++)
+      for (int c = 0; c < nc; c++) acc[r][c] = (vec){0};
+    const double *x = X + i * d;
+    for (size_t b = 0; b < d; b++) {
+      const vec *mb = (const vec *)(Mp + b * ld);
+      for (int r = 0; r < GROUP; r++) {
+        double xv = x[(size_t)r * d + b];
+        for (int c = 0; c < nc; c++) acc[r][c] += xv * mb[c];
+      }
+    }
+    for (int r = 0; r < GROUP; r++)
+      store_row(acc[r], nc, d, alpha, Y + (i + (size_t)r) * d);
+  }
+  for (; i < m; i++) {
+    vec acc[MAXC];
+    for (int c = 0; c < nc; c++) acc[c] = (vec){0};
+    const double *x = X + i * d;
+    for (size_t b = 0; b < d; b++) {
+      const vec *mb = (const vec *)(Mp + b * ld);
+      for (int c = 0; c < nc; c++) acc[c] += x[b] * mb[c];
+    }
+    store_row(acc, nc, d, alpha, Y + i * d);
+  }
+}
+
+void fpf_small_times(size_t m, size_t d, double alpha, const double *X,
+                     const double *M, fpf_small_form form, double *Y) {
+  int nc = (int)((d + W - 1) / W);
+  size_t ld = (size_t)nc * W;
+  double Mp[FPF_SMALL_MAX * FPF_SMALL_MAX] __attribute__((aligned(64)));
+  for (size_t b = 0; b < d; b++)
+    for (size_t a = 0; a < ld; a++) {
+      double v = 0;
+      if (a < d) {
+        if (form == FPF_SMALL_M) v = M[b * d + a];
+        else if (b <= a) v = M[a * d + b]; /* L^T: row b of it is L's
+                                              column b, from the diagonal */
+      }
+      Mp[b * ld + a] = v;
+    }
+  switch (nc) {
+    case 1: times_nc(1, m, d, alpha, X, Mp, Y); break;
+    case 2: times_nc(2, m, d, alpha, X, Mp, Y); break;
+    case 3: times_nc(3, m, d, alpha, X, Mp, Y); break;
+    default: times_nc(4, m, d, alpha, X, Mp, Y); break;
+  }
+}
+
+/*
+ * P[a][0..W(q+1)) += sum_i X[i][a] X[i][0..W(q+1)) for the GROUP
+ * coordinates a = a0.. of vector q (a0 in it): the lower triangle of
+ * X^T X, with the upper parts of its diagonal vectors, from rows of Xp
+ * padded to ld.
+ */
+static inline __attribute__((always_inline)) void
+gram_group(int nc, size_t rows, size_t ld, size_t d, const double *Xp,
+           size_t a0, double *P) {
+  vec acc[GROUP][MAXC];
+  for (int r = 0; r < GROUP; r++)
+    for (int c = 0; c < nc; c++) acc[r][c] = (vec){0};
+  for (size_t i = 0; i < rows; i++) {
+    const double *x = Xp + i * ld;
+    const vec *xv = (const vec *)x;
+    for (int r = 0; r < GROUP; r++) {
+      double xa = x[a0 + (size_t)r];
+      for (int c = 0; c < nc; c++) acc[r][c] += xa * xv[c];
+    }
+  }
+  for (int r = 0; r < GROUP && a0 + (size_t)r < d; r++) {
+    double *p = P + (a0 + (size_t)r) * d;
+    for (int c = 0; c < nc; c++) {
+      double t[W];
+      memcpy(t, &acc[r][c], sizeof t);
+      size_t c0 = (size_t)c * W;
+      for (size_t a = c0; a < c0 + W && a < d; a++) p[a] += t[a - c0];
+    }
+  }
+}
+
+void fpf_small_gram(size_t m, size_t d, const double *X, double *P) {
+  enum { ROWS = 64 };
+  int nc = (int)((d + W - 1) / W);
+  size_t ld = (size_t)nc * W;
+  double Xp[ROWS * FPF_SMALL_MAX] __attribute__((aligned(64)));
+  for (size_t i0 = 0; i0 < m; i0 += ROWS) {
+    size_t rows = m - i0 < ROWS ? m - i0 : ROWS;
+    /* a group of GROUP coordinates is read past d into zeros */
+    for (size_t i = 0; i < rows; i++) {
+      memcpy(Xp + i * ld, X + (i0 + i) * d, d * sizeof *Xp);
+      for (size_t a = d; a < ld; a++) Xp[i * ld + a] = 0;
+    }
+    for (size_t a0 = 0; a0 < d; a0 += GROUP) {
+      /* the vectors up to and including the one holding a0 + GROUP - 1 */
+      int q = (int)((a0 + GROUP - 1 < d ? a0 + GROUP - 1 : d - 1) / W);
+      switch (q) {
+        case 0: gram_group(1, rows, ld, d, Xp, a0, P); break;
+        case 1: gram_group(2, rows, ld, d, Xp, a0, P); break;
+        case 2: gram_group(3, rows, ld, d, Xp, a0, P); break;
+        default: gram_group(4, rows, ld, d, Xp, a0, P); break;
+      }
+    }
+  }
+}
+
+void fpf_small_mirror(size_t d, double *P) {
+  for (size_t a = 0; a < d; a++)
+    for (size_t c = a + 1; c < d; c++) P[a * d + c] = P[c * d + a];
+}
