@@ -74,16 +74,12 @@ void fpf_small_times(size_t m, size_t d, double alpha, const double *X,
   int nc = (int)((d + W - 1) / W);
   size_t ld = (size_t)nc * W;
   double Mp[FPF_SMALL_MAX * FPF_SMALL_MAX] __attribute__((aligned(64)));
-  for (size_t b = 0; b < d; b++)
-    for (size_t a = 0; a < ld; a++) {
-      double v = 0;
-      if (a < d) {
-        if (form == FPF_SMALL_M) v = M[b * d + a];
-        else if (b <= a) v = M[a * d + b]; /* L^T: row b of it is L's
-                                              column b, from the diagonal */
-      }
-      Mp[b * ld + a] = v;
-    }
+  memset(Mp, 0, d * ld * sizeof *Mp);
+  if (form == FPF_SMALL_M)
+    for (size_t b = 0; b < d; b++) memcpy(Mp + b * ld, M + b * d, d * sizeof *M);
+  else /* L^T: row a of L, up to its diagonal, is column a of L^T */
+    for (size_t a = 0; a < d; a++)
+      for (size_t b = 0; b <= a; b++) Mp[b * ld + a] = M[a * d + b];
   switch (nc) {
     case 1: times_nc(1, m, d, alpha, X, Mp, Y); break;
     case 2: times_nc(2, m, d, alpha, X, Mp, Y); break;
