@@ -102,6 +102,13 @@ void fpf_syrk_full(size_t n, size_t d, double alpha, const double *G,
 void fpf_trmm_rows(size_t m, size_t d, double alpha, const double *L,
                    double *B);
 
+/* FPF_V8 doubles in a vector, loaded and stored unaligned (declared as
+ * the compiler's own unaligned vector types are); GNU C lowers it to the
+ * host's widest vectors. */
+#define FPF_V8 8
+typedef double fpf_v8 __attribute__((vector_size(FPF_V8 * sizeof(double)),
+                                     aligned(sizeof(double)), may_alias));
+
 /* Products with a d x d matrix for d <= FPF_SMALL_MAX (small.c), on
  * one thread, each output row summed in registers in a fixed order. */
 #define FPF_SMALL_MAX 32

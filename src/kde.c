@@ -6,6 +6,9 @@
  *   - d <= DIRECT_MAX_D: distances by plain loops, one row at a time,
  *     split over OpenMP threads (BLAS calls with k = d this small cost
  *     more in overhead than they compute);
+ *   - d <= FPF_SMALL_MAX at a few hundred particles, at the particles
+ *     themselves: fpflow's own tiles, four rows at a time in vector
+ *     registers, Gram products, exp and both sides' sums in one pass;
  *   - larger d: a row block of queries against a column block of sources,
  *     distances from the Gram block (dgemm), the softmax weights formed in
  *     place, and W Z accumulated by a second dgemm.  Row maxima are tracked
@@ -71,7 +74,12 @@ struct fpf_kde {
   double *knn;         /* k smallest squared distances per row (br x k) */
   double *u;           /* z_j . v_j for the flux divergence (n_max) */
   double *mean;        /* centre (d) */
-  double *zT;          /* centred sources transposed (d x n_max, d <= 8) */
+  double *zT;          /* centred sources transposed (d x ztld), d <= 8 or
+                          the small path */
+  double *zcp;         /* centred sources, rows padded to zld (small path) */
+  size_t ztld, zld;    /* n_max and d rounded up to whole vectors (n_max
+                          to pairs of them) */
+  int small_sym;       /* the small symmetric path */
   double *pairs;       /* median heuristic buffer (MEDIAN_MAX_PAIRS) */
   double *parts;       /* per-tile partial sums of the symmetric path */
   size_t prow;         /* rows of P, rmax and rsum */
@@ -325,8 +333,12 @@ fpf_status fpf_kde_create(fpf_kde **out, size_t n_max, size_t d,
   k->br = br;
   size_t bpairs = n_max * (n_max - 1) / 2;
   if (bpairs > MEDIAN_MAX_PAIRS) bpairs = MEDIAN_MAX_PAIRS;
+  /* a vector more than whole pairs of them: rows of zT a power of two
+   * apart would share a few cache sets */
+  k->ztld = (n_max + 2 * FPF_V8 - 1) / (2 * FPF_V8) * (2 * FPF_V8) + FPF_V8;
+  k->zld = (d + FPF_V8 - 1) / FPF_V8 * FPF_V8;
   k->zc = fpf_dalloc(n_max * d);
-  k->zq = fpf_dalloc(n_max);
+  k->zq = fpf_dalloc(k->ztld);
   size_t ebuf = br * k->bc;
   if (n_max * n_max <= SYM_MAX_ELEMS && n_max * n_max > ebuf)
     ebuf = n_max * n_max;
@@ -363,16 +375,22 @@ fpf_status fpf_kde_create(fpf_kde **out, size_t n_max, size_t d,
   k->knn = fpf_dalloc(n_max * (o->knn_k ? o->knn_k : 1));
   k->u = fpf_dalloc(n_max);
   k->mean = fpf_dalloc(d);
-  k->zT = fpf_dalloc(d <= DIRECT_MAX_D ? d * n_max : 1);
   k->pairs = fpf_dalloc(bpairs ? bpairs : 1);
+  size_t dp = 0; /* numbers of e_ij z_j a row of a tile's parts */
   if (k->sym_ok) {
     k->tile = n_max <= SMALL_TILE_N  ? SMALL_TILE
               : d <= DIRECT_MAX_D ? DIRECT_TILE
                                   : TILE_MAX;
+    k->small_sym = d > DIRECT_MAX_D && d <= FPF_SMALL_MAX &&
+                   k->tile == SMALL_TILE && !k->f32;
+    dp = d <= DIRECT_MAX_D ? d : k->small_sym ? k->zld : 0;
     size_t nt = (n_max + k->tile - 1) / k->tile;
-    k->part_stride = k->tile * (1 + (d <= DIRECT_MAX_D ? d : 0) + k->knn_k);
+    k->part_stride = k->tile * (1 + dp + k->knn_k);
     k->parts = fpf_dalloc(nt * (nt + 1) * k->part_stride);
   }
+  int transposed = d <= DIRECT_MAX_D || k->small_sym;
+  k->zT = fpf_dalloc(transposed ? d * k->ztld : 1);
+  k->zcp = fpf_dalloc(k->small_sym ? n_max * k->zld : 1);
   if (k->f32) {
     k->zc32 = fpf_falloc(n_max * d);
     k->E32 = fpf_falloc(ebuf);
@@ -380,8 +398,8 @@ fpf_status fpf_kde_create(fpf_kde **out, size_t n_max, size_t d,
   }
   /* the row-block buffers now when the evaluations at the particles
    * need them, else at the first evaluation at other points */
-  int blocks = k->loo || !k->sym_ok || d <= DIRECT_MAX_D;
-  if ((k->f32 && (!k->zc32 || !k->E32 || !k->P32)) || !k->zT ||
+  int blocks = k->loo || !k->sym_ok || d <= DIRECT_MAX_D || k->small_sym;
+  if ((k->f32 && (!k->zc32 || !k->E32 || !k->P32)) || !k->zT || !k->zcp ||
       (blocks && block_buffers(k) != FPF_OK) ||
       !k->zc || !k->zq || !k->E || !k->rmax ||
       !k->rsum || !k->knn || !k->u || !k->mean || !k->pairs ||
@@ -398,7 +416,7 @@ void fpf_kde_destroy(fpf_kde *k) {
   if (!k) return;
   double *b[] = {k->zc,   k->zq,   k->xc,  k->xq, k->E,    k->P,    k->rmax,
                  k->rsum, k->knn, k->u, k->mean, k->pairs, k->zT,
-                 k->parts};
+                 k->parts, k->zcp};
   for (size_t i = 0; i < sizeof b / sizeof b[0]; i++) fpf_dfree(b[i]);
   fpf_kde_binned_destroy(k->bin);
   free(k->zc32);
@@ -434,6 +452,10 @@ static void centre_sources(fpf_kde *k, const double *z, size_t n) {
   for (size_t i = 0; i < n; i += step)
     for (size_t c = 0; c < d; c++) mean[c] += z[i * d + c];
   for (size_t c = 0; c < d; c++) mean[c] /= (double)m;
+  /* the transposed copy (direct and small paths) and the padded one
+   * (small path) in the same pass */
+  int tr = d <= DIRECT_MAX_D || k->small_sym;
+  size_t tl = k->ztld, ld = k->zld;
 #pragma omp parallel for schedule(static) if (n * d * 4 > FPF_PAR_MIN)
   for (size_t i = 0; i < n; i++) {
     double s = 0;
@@ -445,10 +467,11 @@ static void centre_sources(fpf_kde *k, const double *z, size_t n) {
     k->zq[i] = 0.5 * s;
     if (k->f32)
       for (size_t c = 0; c < d; c++) k->zc32[i * d + c] = (float)k->zc[i * d + c];
+    if (tr)
+      for (size_t c = 0; c < d; c++) k->zT[c * tl + i] = k->zc[i * d + c];
+    if (k->small_sym)
+      memcpy(k->zcp + i * ld, k->zc + i * d, d * sizeof *k->zcp);
   }
-  if (d <= DIRECT_MAX_D)
-    for (size_t c = 0; c < d; c++)
-      for (size_t i = 0; i < n; i++) k->zT[c * k->n_max + i] = k->zc[i * d + c];
 }
 
 /* Keeps the k smallest squared distances of one row, sorted ascending. */
@@ -472,7 +495,7 @@ static inline void knn_push(double *best, size_t kk, double v) {
 static void direct_rows(fpf_kde *k, const double *xc, size_t i, size_t j0,
                         size_t cols, long self0, double inv2h2,
                         double *bestbuf) {
-  size_t d = k->d, nm = k->n_max;
+  size_t d = k->d, nm = k->ztld;
   const double *xi = xc + i * d;
   double *e = k->E + i * cols, *P = k->P + i * d;
   long own = self0 >= 0 ? self0 + (long)i - (long)j0 : -1;
@@ -585,23 +608,29 @@ static void sym_knn(const double *r2, size_t jn, size_t kk, double *row,
 /*
  * Row i's density sums from the parts of the tiles it belongs to: the
  * self term first, then the tiles of its row block left to right, then
- * those below it top to bottom.  dp = d when the parts carry the sums of
- * e_ij z_j (the direct path); with dp = 0 P comes from the products.
+ * those below it top to bottom.  With dp = 0 P comes from the products;
+ * otherwise the parts carry the sums of e_ij z_j, dp numbers a row: at
+ * c T + ii (the direct path, dp = d) or, by_rows, at ii dp + c (the small
+ * path, dp = d rounded up to whole vectors).
  */
-static void sym_reduce(fpf_kde *k, size_t n, size_t dp, size_t kk) {
+static void sym_reduce(fpf_kde *k, size_t n, size_t dp, int by_rows,
+                       size_t kk) {
   size_t d = k->d, T = k->tile, nt = (n + T - 1) / T;
 #pragma omp parallel for schedule(static) if (n * nt * (1 + dp + kk) > \
                                               FPF_PAR_MIN)
   for (size_t i = 0; i < n; i++) {
     size_t ib = i / T, ii = i % T;
     double s = 1.0, *P = k->P + i * d, *best = k->knn + i * kk;
-    for (size_t c = 0; c < dp; c++) P[c] = k->zc[i * d + c];
+    if (dp) memcpy(P, k->zc + i * d, d * sizeof *P);
     for (size_t q = 0; q < kk; q++) best[q] = INFINITY;
     for (size_t b = 0; b < nt; b++) {
       sym_parts p = b <= ib ? parts_at(k, tile_task(ib, b), 0, dp)
                             : parts_at(k, tile_task(b, ib), 1, dp);
       s += p.sum[ii];
-      for (size_t c = 0; c < dp; c++) P[c] += p.P[c * T + ii];
+      if (dp && by_rows)
+        for (size_t c = 0; c < d; c++) P[c] += p.P[ii * dp + c];
+      else if (dp)
+        for (size_t c = 0; c < d; c++) P[c] += p.P[c * T + ii];
       for (size_t q = 0; q < kk; q++) knn_push(best, kk, p.knn[ii * kk + q]);
     }
     k->rmax[i] = 0;
@@ -616,7 +645,7 @@ static void sym_reduce(fpf_kde *k, size_t n, size_t dp, size_t kk) {
  */
 static void direct_sym_tile(fpf_kde *k, size_t n, size_t ib, size_t jb,
                             double inv2h2, size_t kk) {
-  size_t d = k->d, nm = k->n_max, T = k->tile, i0 = ib * T, j0 = jb * T;
+  size_t d = k->d, nm = k->ztld, T = k->tile, i0 = ib * T, j0 = jb * T;
   size_t ri = n - i0 < T ? n - i0 : T, rj = n - j0 < T ? n - j0 : T;
   int diag = ib == jb;
   sym_parts pr, pc;
@@ -655,7 +684,138 @@ static void direct_sym(fpf_kde *k, size_t n, double inv2h2, size_t kk) {
     tile_of_task(t, &ib, &jb);
     direct_sym_tile(k, n, ib, jb, inv2h2, kk);
   }
-  sym_reduce(k, n, k->d, kk);
+  sym_reduce(k, n, k->d, 0, kk);
+}
+
+/* ---- the small symmetric path (DIRECT_MAX_D < d <= FPF_SMALL_MAX) ---- */
+
+enum { SG = 4 }; /* rows a group */
+
+/* A tile of the small path: rows from i0, rj columns from j0, its parts
+ * (pr: rows, pc: columns) and the group's exponents et (SG x TILE_MAX). */
+typedef struct {
+  const fpf_kde *k;
+  size_t i0, j0, rj, kk;
+  int diag;
+  double inv2h2, *et;
+  sym_parts pr, pc;
+} small_tile;
+
+/*
+ * One group of SG rows (R of them real) from row g0 of a tile against
+ * its first jn columns, nc vectors a row (nc a constant once inlined, so
+ * that the sums stay in registers): exponents from the Gram products of
+ * the transposed sources into et, the row's own columns (jr of them: all,
+ * or those left of the diagonal) exp'd and summed, the rest zeroed; then
+ * both sides' sums of e_ij z_j into the parts' rows.
+ */
+static inline __attribute__((always_inline)) void
+small_group(int nc, small_tile *t, size_t g0, size_t R, size_t jn) {
+  const fpf_kde *k = t->k;
+  const sym_parts *pr = &t->pr, *pc = &t->pc;
+  size_t d = k->d, ld = k->zld, tl = k->ztld, i0 = t->i0, j0 = t->j0;
+  size_t kk = t->kk;
+  double *et = t->et;
+  const double *x[SG];
+  double q[SG];
+  fpf_v8 xr[SG][FPF_SMALL_MAX / FPF_V8];
+  for (int r = 0; r < SG; r++) {
+    size_t i = i0 + g0 + ((size_t)r < R ? (size_t)r : 0);
+    x[r] = k->zc + i * d;
+    q[r] = k->zq[i];
+    for (int c = 0; c < nc; c++)
+      xr[r][c] = (size_t)r < R ? *(const fpf_v8 *)(k->zcp + i * ld +
+                                                  (size_t)c * FPF_V8)
+                               : (fpf_v8){0};
+  }
+  /* two vectors of columns at a time: 2 SG independent sums */
+  size_t nv = (jn + 2 * FPF_V8 - 1) / (2 * FPF_V8) * 2;
+  for (size_t v = 0; v < nv; v += 2) {
+    size_t j = j0 + v * FPF_V8;
+    fpf_v8 acc[2][SG];
+    for (int r = 0; r < SG; r++) acc[0][r] = acc[1][r] = (fpf_v8){0};
+    for (size_t c = 0; c < d; c++) {
+      const fpf_v8 *zv = (const fpf_v8 *)(k->zT + c * tl + j);
+      for (int r = 0; r < SG; r++) {
+        acc[0][r] += x[r][c] * zv[0];
+        acc[1][r] += x[r][c] * zv[1];
+      }
+    }
+    for (int h = 0; h < 2; h++) {
+      fpf_v8 qj = *(const fpf_v8 *)(k->zq + j + (size_t)h * FPF_V8);
+      for (int r = 0; r < SG; r++)
+        *(fpf_v8 *)(et + r * TILE_MAX + (v + (size_t)h) * FPF_V8) =
+            2.0 * (q[r] + qj - acc[h][r]);
+    }
+  }
+  for (size_t r = 0; r < SG; r++) {
+    double *e = et + r * TILE_MAX;
+    size_t jr = r >= R ? 0 : t->diag ? g0 + r : t->rj;
+    for (size_t j = 0; j < jr; j++)
+      e[j] = e[j] < 0 ? 0 : e[j]; /* rounding of the Gram formula */
+    if (kk && jr) sym_knn(e, jr, kk, pr->knn + (g0 + r) * kk, pc->knn);
+    for (size_t j = 0; j < jr; j++) e[j] *= -t->inv2h2;
+    fpf_exp_nonpos(e, jr);
+    if (jr) pr->sum[g0 + r] += fpf_sum(e, jr);
+    for (size_t j = 0; j < jr; j++) pc->sum[j] += e[j];
+    for (size_t j = jr; j < nv * FPF_V8; j++) e[j] = 0;
+  }
+  /* the rows' sums of e_ij z_j */
+  fpf_v8 a[SG][FPF_SMALL_MAX / FPF_V8];
+  for (int r = 0; r < SG; r++)
+    for (int c = 0; c < nc; c++) a[r][c] = (fpf_v8){0};
+  for (size_t j = 0; j < jn; j++) {
+    const fpf_v8 *zj = (const fpf_v8 *)(k->zcp + (j0 + j) * ld);
+    for (int r = 0; r < SG; r++) {
+      double e = et[r * TILE_MAX + j];
+      for (int c = 0; c < nc; c++) a[r][c] += e * zj[c];
+    }
+  }
+  for (size_t r = 0; r < R; r++)
+    for (int c = 0; c < nc; c++)
+      *(fpf_v8 *)(pr->P + (g0 + r) * ld + (size_t)c * FPF_V8) += a[r][c];
+  /* the columns' sums of e_ij z_i */
+  for (size_t j = 0; j < jn; j++) {
+    fpf_v8 *pj = (fpf_v8 *)(pc->P + j * ld);
+    for (int c = 0; c < nc; c++) {
+      fpf_v8 s = {0};
+      for (int r = 0; r < SG; r++) s += et[r * TILE_MAX + j] * xr[r][c];
+      pj[c] += s;
+    }
+  }
+}
+
+static void small_sym_tile(fpf_kde *k, size_t n, size_t ib, size_t jb,
+                           double inv2h2, size_t kk) {
+  size_t T = k->tile, i0 = ib * T, j0 = jb * T;
+  size_t ri = n - i0 < T ? n - i0 : T, rj = n - j0 < T ? n - j0 : T;
+  int nc = (int)(k->zld / FPF_V8);
+  double et[SG * TILE_MAX] __attribute__((aligned(64)));
+  small_tile t = {k, i0, j0, rj, kk, ib == jb, inv2h2, et, {0}, {0}};
+  sym_parts_init(k, ib, jb, ri, rj, k->zld, kk, &t.pr, &t.pc);
+  for (size_t g0 = 0; g0 < ri; g0 += SG) {
+    size_t R = ri - g0 < SG ? ri - g0 : SG;
+    /* the columns any row of the group needs */
+    size_t jn = t.diag ? g0 + R - 1 : rj;
+    if (jn == 0) continue;
+    switch (nc) { /* d > DIRECT_MAX_D: at least two vectors */
+      case 2: small_group(2, &t, g0, R, jn); break;
+      case 3: small_group(3, &t, g0, R, jn); break;
+      default: small_group(4, &t, g0, R, jn); break;
+    }
+  }
+}
+
+static void small_sym(fpf_kde *k, size_t n, double inv2h2, size_t kk) {
+  size_t T = k->tile, nt = (n + T - 1) / T, ntask = nt * (nt + 1) / 2;
+#pragma omp parallel for schedule(dynamic) if (n * n * (k->d + 8) > \
+                                               FPF_PAR_MIN)
+  for (size_t t = 0; t < ntask; t++) {
+    size_t ib, jb;
+    tile_of_task(t, &ib, &jb);
+    small_sym_tile(k, n, ib, jb, inv2h2, kk);
+  }
+  sym_reduce(k, n, k->zld, 1, kk);
 }
 
 /* double precision */
@@ -727,6 +887,8 @@ static fpf_status eval_rows(fpf_kde *k, const double *z, size_t n,
     const double *P = k->P;
     if (d <= DIRECT_MAX_D) {
       direct_sym(k, n, inv2h2, kk);
+    } else if (k->small_sym) {
+      small_sym(k, n, inv2h2, kk);
     } else if (f32) {
       sym_self_f(k, n, inv2h2, kk, score ? k->P32 : NULL);
     } else {

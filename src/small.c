@@ -10,12 +10,8 @@
 
 #include "internal.h"
 
-enum { W = 8, MAXC = FPF_SMALL_MAX / W, GROUP = 4 };
-
-/* W doubles, loaded and stored unaligned (as the compiler's own
- * unaligned vector types are declared). */
-typedef double vec __attribute__((vector_size(W * sizeof(double)),
-                                  aligned(sizeof(double)), may_alias));
+enum { W = FPF_V8, MAXC = FPF_SMALL_MAX / W, GROUP = 4 };
+typedef fpf_v8 vec;
 
 /* Row of nc vectors, times alpha, into y (d values). */
 static inline __attribute__((always_inline)) void
@@ -76,7 +72,8 @@ void fpf_small_times(size_t m, size_t d, double alpha, const double *X,
   double Mp[FPF_SMALL_MAX * FPF_SMALL_MAX] __attribute__((aligned(64)));
   memset(Mp, 0, d * ld * sizeof *Mp);
   if (form == FPF_SMALL_M)
-    for (size_t b = 0; b < d; b++) memcpy(Mp + b * ld, M + b * d, d * sizeof *M);
+    for (size_t b = 0; b < d; b++)
+      memcpy(Mp + b * ld, M + b * d, d * sizeof *M);
   else /* L^T: row a of L, up to its diagonal, is column a of L^T */
     for (size_t a = 0; a < d; a++)
       for (size_t b = 0; b <= a; b++) Mp[b * ld + a] = M[a * d + b];

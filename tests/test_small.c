@@ -54,7 +54,8 @@ static void check_times(fpf_small_form form, int in_place) {
         for (size_t a = 0; a < d; a++) {
           long double t = 0, mag = 0;
           for (size_t b = 0; b < d; b++) {
-            long double v = (long double)X0[i * d + b] * entry(M, d, form, b, a);
+            long double v =
+                (long double)X0[i * d + b] * entry(M, d, form, b, a);
             t += v;
             mag += fabsl(v);
           }
