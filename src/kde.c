@@ -6,10 +6,10 @@
  *   - d <= DIRECT_MAX_D: distances by plain loops, one row at a time,
  *     split over OpenMP threads (BLAS calls with k = d this small cost
  *     more in overhead than they compute);
- *   - d <= FPF_SMALL_MAX in double, at the particles themselves:
- *     fpflow's own tiles, four rows at a time in vector registers, Gram
- *     products, exp and both sides' sums in one pass (at 2048 x 16 a
- *     step took 2.8 ms against 5.0 with the BLAS tiles);
+ *   - d <= FPF_SMALL_MAX at the particles themselves: fpflow's own
+ *     tiles (kde_small.inc), four rows at a time in vector registers,
+ *     Gram products, exp and both sides' sums in one pass (at 2048 x 16
+ *     a step took 2.8 ms against 5.0 with the BLAS tiles);
  *   - larger d: a row block of queries against a column block of sources,
  *     distances from the Gram block (dgemm), the softmax weights formed in
  *     place, and W Z accumulated by a second dgemm.  Row maxima are tracked
@@ -79,8 +79,9 @@ struct fpf_kde {
   double *zT;          /* centred sources transposed (d x ztld), d <= 8 or
                           the small path */
   double *zcp;         /* centred sources, rows padded to zld (small path) */
-  size_t ztld, zld;    /* n_max and d rounded up to whole vectors (n_max
-                          to pairs of them) */
+  float *zT32, *zcp32, *zq32; /* zT, zcp and zq in float (small path, f32) */
+  size_t ztld;         /* n_max rounded up to pairs of vectors, plus one */
+  size_t zld, zld32;   /* d rounded up to whole vectors of double, float */
   int small_sym;       /* the small symmetric path */
   double *pairs;       /* median heuristic buffer (MEDIAN_MAX_PAIRS) */
   double *parts;       /* per-tile partial sums of the symmetric path */
@@ -335,10 +336,11 @@ fpf_status fpf_kde_create(fpf_kde **out, size_t n_max, size_t d,
   k->br = br;
   size_t bpairs = n_max * (n_max - 1) / 2;
   if (bpairs > MEDIAN_MAX_PAIRS) bpairs = MEDIAN_MAX_PAIRS;
-  /* a vector more than whole pairs of them: rows of zT a power of two
-   * apart would share a few cache sets */
-  k->ztld = (n_max + 2 * FPF_V8 - 1) / (2 * FPF_V8) * (2 * FPF_V8) + FPF_V8;
-  k->zld = (d + FPF_V8 - 1) / FPF_V8 * FPF_V8;
+  /* whole pairs of vectors of 16 floats, and one more: rows of zT a power
+   * of two apart would share a few cache sets */
+  k->ztld = (n_max + 31) / 32 * 32 + 16;
+  k->zld = (d + 7) / 8 * 8;
+  k->zld32 = (d + 15) / 16 * 16;
   k->zc = fpf_dalloc(n_max * d);
   k->zq = fpf_dalloc(k->ztld);
   size_t ebuf = br * k->bc;
@@ -369,8 +371,7 @@ fpf_status fpf_kde_create(fpf_kde **out, size_t n_max, size_t d,
   }
   k->sym_ok = n_max * n_max <= SYM_MAX_ELEMS && !o->block;
   /* the small symmetric path needs no N x N buffer */
-  k->small_sym = k->sym_ok && d > DIRECT_MAX_D && d <= FPF_SMALL_MAX &&
-                 !k->f32;
+  k->small_sym = k->sym_ok && d > DIRECT_MAX_D && d <= FPF_SMALL_MAX;
   k->E = !k->f32 ? fpf_dalloc(d > DIRECT_MAX_D && !k->small_sym
                                   ? ebuf
                                   : br * k->bc)
@@ -393,18 +394,23 @@ fpf_status fpf_kde_create(fpf_kde **out, size_t n_max, size_t d,
     k->part_stride = k->tile * (1 + dp + k->knn_k);
     k->parts = fpf_dalloc(nt * (nt + 1) * k->part_stride);
   }
-  int transposed = d <= DIRECT_MAX_D || k->small_sym;
-  k->zT = fpf_dalloc(transposed ? d * k->ztld : 1);
-  k->zcp = fpf_dalloc(k->small_sym ? n_max * k->zld : 1);
+  int small = k->small_sym && !k->f32, small32 = k->small_sym && k->f32;
+  k->zT = fpf_dalloc(d <= DIRECT_MAX_D || small ? d * k->ztld : 1);
+  k->zcp = fpf_dalloc(small ? n_max * k->zld : 1);
   if (k->f32) {
     k->zc32 = fpf_falloc(n_max * d);
-    k->E32 = fpf_falloc(ebuf);
+    k->E32 = fpf_falloc(small32 ? br * k->bc : ebuf);
     k->P32 = fpf_falloc(prow * d);
+    k->zT32 = fpf_falloc(small32 ? d * k->ztld : 1);
+    k->zcp32 = fpf_falloc(small32 ? n_max * k->zld32 : 1);
+    k->zq32 = fpf_falloc(small32 ? k->ztld : 1);
   }
   /* the row-block buffers now when the evaluations at the particles
    * need them, else at the first evaluation at other points */
   int blocks = k->loo || !k->sym_ok || d <= DIRECT_MAX_D || k->small_sym;
-  if ((k->f32 && (!k->zc32 || !k->E32 || !k->P32)) || !k->zT || !k->zcp ||
+  if ((k->f32 && (!k->zc32 || !k->E32 || !k->P32 || !k->zT32 ||
+                  !k->zcp32 || !k->zq32)) ||
+      !k->zT || !k->zcp ||
       (blocks && block_buffers(k) != FPF_OK) ||
       !k->zc || !k->zq || !k->E || !k->rmax ||
       !k->rsum || !k->knn || !k->u || !k->mean || !k->pairs ||
@@ -428,6 +434,9 @@ void fpf_kde_destroy(fpf_kde *k) {
   free(k->xc32);
   free(k->E32);
   free(k->P32);
+  free(k->zT32);
+  free(k->zcp32);
+  free(k->zq32);
   free(k);
 }
 
@@ -459,8 +468,9 @@ static void centre_sources(fpf_kde *k, const double *z, size_t n) {
   for (size_t c = 0; c < d; c++) mean[c] /= (double)m;
   /* the transposed copy (direct and small paths) and the padded one
    * (small path) in the same pass */
-  int tr = d <= DIRECT_MAX_D || k->small_sym;
-  size_t tl = k->ztld, ld = k->zld;
+  int small = k->small_sym && !k->f32, small32 = k->small_sym && k->f32;
+  int tr = d <= DIRECT_MAX_D || small;
+  size_t tl = k->ztld, ld = k->zld, ld32 = k->zld32;
 #pragma omp parallel for schedule(static) if (n * d * 4 > FPF_PAR_MIN)
   for (size_t i = 0; i < n; i++) {
     double s = 0;
@@ -474,8 +484,13 @@ static void centre_sources(fpf_kde *k, const double *z, size_t n) {
       for (size_t c = 0; c < d; c++) k->zc32[i * d + c] = (float)k->zc[i * d + c];
     if (tr)
       for (size_t c = 0; c < d; c++) k->zT[c * tl + i] = k->zc[i * d + c];
-    if (k->small_sym)
-      memcpy(k->zcp + i * ld, k->zc + i * d, d * sizeof *k->zcp);
+    if (small) memcpy(k->zcp + i * ld, k->zc + i * d, d * sizeof *k->zcp);
+    if (small32) {
+      const float *x = k->zc32 + i * d;
+      for (size_t c = 0; c < d; c++) k->zT32[c * tl + i] = x[c];
+      memcpy(k->zcp32 + i * ld32, x, d * sizeof *x);
+      k->zq32[i] = (float)k->zq[i];
+    }
   }
 }
 
@@ -696,132 +711,57 @@ static void direct_sym(fpf_kde *k, size_t n, double inv2h2, size_t kk) {
 
 enum { SG = 4 }; /* rows a group */
 
-/* A tile of the small path: rows from i0, rj columns from j0, its parts
- * (pr: rows, pc: columns) and the group's exponents et (SG x TILE_MAX). */
-typedef struct {
-  const fpf_kde *k;
-  size_t i0, j0, rj, kk;
-  int diag;
-  double inv2h2, *et;
-  sym_parts pr, pc;
-} small_tile;
+/* a vector of 16 floats (as fpf_v8 of 8 doubles) */
+typedef float fpf_v16f __attribute__((vector_size(16 * sizeof(float)),
+                                      aligned(sizeof(float)), may_alias));
 
-/*
- * One group of SG rows (R of them real) from row g0 of a tile against
- * its first jn columns, nc vectors a row (nc a constant once inlined, so
- * that the sums stay in registers): exponents from the Gram products of
- * the transposed sources into et, the row's own columns (jr of them: all,
- * or those left of the diagonal) exp'd and summed, the rest zeroed; then
- * both sides' sums of e_ij z_j into the parts' rows.
- */
-static inline __attribute__((always_inline)) void
-small_group(int nc, small_tile *t, size_t g0, size_t R, size_t jn) {
-  const fpf_kde *k = t->k;
-  const sym_parts *pr = &t->pr, *pc = &t->pc;
-  size_t d = k->d, ld = k->zld, tl = k->ztld, i0 = t->i0, j0 = t->j0;
-  size_t kk = t->kk;
-  double *et = t->et;
-  const double *x[SG];
-  double q[SG];
-  fpf_v8 xr[SG][FPF_SMALL_MAX / FPF_V8];
-  for (int r = 0; r < SG; r++) {
-    size_t i = i0 + g0 + ((size_t)r < R ? (size_t)r : 0);
-    x[r] = k->zc + i * d;
-    q[r] = k->zq[i];
-    for (int c = 0; c < nc; c++)
-      xr[r][c] = (size_t)r < R ? *(const fpf_v8 *)(k->zcp + i * ld +
-                                                  (size_t)c * FPF_V8)
-                               : (fpf_v8){0};
-  }
-  /* two vectors of columns at a time: 2 SG independent sums */
-  size_t nv = (jn + 2 * FPF_V8 - 1) / (2 * FPF_V8) * 2;
-  for (size_t v = 0; v < nv; v += 2) {
-    size_t j = j0 + v * FPF_V8;
-    fpf_v8 acc[2][SG];
-    for (int r = 0; r < SG; r++) acc[0][r] = acc[1][r] = (fpf_v8){0};
-    for (size_t c = 0; c < d; c++) {
-      const fpf_v8 *zv = (const fpf_v8 *)(k->zT + c * tl + j);
-      for (int r = 0; r < SG; r++) {
-        acc[0][r] += x[r][c] * zv[0];
-        acc[1][r] += x[r][c] * zv[1];
-      }
-    }
-    for (int h = 0; h < 2; h++) {
-      fpf_v8 qj = *(const fpf_v8 *)(k->zq + j + (size_t)h * FPF_V8);
-      for (int r = 0; r < SG; r++)
-        *(fpf_v8 *)(et + r * TILE_MAX + (v + (size_t)h) * FPF_V8) =
-            2.0 * (q[r] + qj - acc[h][r]);
-    }
-  }
-  for (size_t r = 0; r < SG; r++) {
-    double *e = et + r * TILE_MAX;
-    size_t jr = r >= R ? 0 : t->diag ? g0 + r : t->rj;
-    for (size_t j = 0; j < jr; j++)
-      e[j] = e[j] < 0 ? 0 : e[j]; /* rounding of the Gram formula */
-    if (kk && jr) sym_knn(e, jr, kk, pr->knn + (g0 + r) * kk, pc->knn);
-    for (size_t j = 0; j < jr; j++) e[j] *= -t->inv2h2;
-    fpf_exp_nonpos(e, jr);
-    if (jr) pr->sum[g0 + r] += fpf_sum(e, jr);
-    for (size_t j = 0; j < jr; j++) pc->sum[j] += e[j];
-    for (size_t j = jr; j < nv * FPF_V8; j++) e[j] = 0;
-  }
-  /* the rows' sums of e_ij z_j */
-  fpf_v8 a[SG][FPF_SMALL_MAX / FPF_V8];
-  for (int r = 0; r < SG; r++)
-    for (int c = 0; c < nc; c++) a[r][c] = (fpf_v8){0};
-  for (size_t j = 0; j < jn; j++) {
-    const fpf_v8 *zj = (const fpf_v8 *)(k->zcp + (j0 + j) * ld);
-    for (int r = 0; r < SG; r++) {
-      double e = et[r * TILE_MAX + j];
-      for (int c = 0; c < nc; c++) a[r][c] += e * zj[c];
-    }
-  }
-  for (size_t r = 0; r < R; r++)
-    for (int c = 0; c < nc; c++)
-      *(fpf_v8 *)(pr->P + (g0 + r) * ld + (size_t)c * FPF_V8) += a[r][c];
-  /* the columns' sums of e_ij z_i */
-  for (size_t j = 0; j < jn; j++) {
-    fpf_v8 *pj = (fpf_v8 *)(pc->P + j * ld);
-    for (int c = 0; c < nc; c++) {
-      fpf_v8 s = {0};
-      for (int r = 0; r < SG; r++) s += et[r * TILE_MAX + j] * xr[r][c];
-      pj[c] += s;
-    }
-  }
-}
+#define R double
+#define V fpf_v8
+#define W 8
+#define FN(name) name##_d
+#define ZT(k) ((k)->zT)
+#define ZCP(k) ((k)->zcp)
+#define ZCR(k) ((k)->zc)
+#define ZQ(k) ((k)->zq)
+#define LD(k) ((k)->zld)
+#define EXPV fpf_exp_nonpos
+#define SUMV fpf_sum
+#include "kde_small.inc"
+#undef R
+#undef V
+#undef W
+#undef FN
+#undef ZT
+#undef ZCP
+#undef ZCR
+#undef ZQ
+#undef LD
+#undef EXPV
+#undef SUMV
 
-static void small_sym_tile(fpf_kde *k, size_t n, size_t ib, size_t jb,
-                           double inv2h2, size_t kk) {
-  size_t T = k->tile, i0 = ib * T, j0 = jb * T;
-  size_t ri = n - i0 < T ? n - i0 : T, rj = n - j0 < T ? n - j0 : T;
-  int nc = (int)(k->zld / FPF_V8);
-  double et[SG * TILE_MAX] __attribute__((aligned(64)));
-  small_tile t = {k, i0, j0, rj, kk, ib == jb, inv2h2, et, {0}, {0}};
-  sym_parts_init(k, ib, jb, ri, rj, k->zld, kk, &t.pr, &t.pc);
-  for (size_t g0 = 0; g0 < ri; g0 += SG) {
-    size_t R = ri - g0 < SG ? ri - g0 : SG;
-    /* the columns any row of the group needs */
-    size_t jn = t.diag ? g0 + R - 1 : rj;
-    if (jn == 0) continue;
-    switch (nc) { /* d > DIRECT_MAX_D: at least two vectors */
-      case 2: small_group(2, &t, g0, R, jn); break;
-      case 3: small_group(3, &t, g0, R, jn); break;
-      default: small_group(4, &t, g0, R, jn); break;
-    }
-  }
-}
-
-static void small_sym(fpf_kde *k, size_t n, double inv2h2, size_t kk) {
-  size_t T = k->tile, nt = (n + T - 1) / T, ntask = nt * (nt + 1) / 2;
-#pragma omp parallel for schedule(dynamic) if (n * n * (k->d + 8) > \
-                                               FPF_PAR_MIN)
-  for (size_t t = 0; t < ntask; t++) {
-    size_t ib, jb;
-    tile_of_task(t, &ib, &jb);
-    small_sym_tile(k, n, ib, jb, inv2h2, kk);
-  }
-  sym_reduce(k, n, k->zld, 1, kk);
-}
+#define R float
+#define V fpf_v16f
+#define W 16
+#define FN(name) name##_f
+#define ZT(k) ((k)->zT32)
+#define ZCP(k) ((k)->zcp32)
+#define ZCR(k) ((k)->zc32)
+#define ZQ(k) ((k)->zq32)
+#define LD(k) ((k)->zld32)
+#define EXPV fpf_expf_nonpos
+#define SUMV fpf_sumf
+#include "kde_small.inc"
+#undef R
+#undef V
+#undef W
+#undef FN
+#undef ZT
+#undef ZCP
+#undef ZCR
+#undef ZQ
+#undef LD
+#undef EXPV
+#undef SUMV
 
 /* double precision */
 #define R double
@@ -893,7 +833,9 @@ static fpf_status eval_rows(fpf_kde *k, const double *z, size_t n,
     if (d <= DIRECT_MAX_D) {
       direct_sym(k, n, inv2h2, kk);
     } else if (k->small_sym) {
-      small_sym(k, n, inv2h2, kk);
+      if (f32) small_sym_f(k, n, inv2h2, kk);
+      else small_sym_d(k, n, inv2h2, kk);
+      f32 = 0; /* the sums are in double */
     } else if (f32) {
       sym_self_f(k, n, inv2h2, kk, score ? k->P32 : NULL);
     } else {

@@ -419,15 +419,13 @@ static void test_flux_divergence(void **state) {
 }
 
 /*
- * Single precision against double on both Gram paths (n = 300 > one
- * tile: symmetric at the particles; blocked at query points), d = 64,
- * median bandwidth.  Float products carry relative errors ~1e-7 of
+ * Single precision against double (n = 300 > one tile: symmetric at the
+ * particles; blocked at query points), median bandwidth, with the second
+ * neighbour to 1e-5.  Float products carry relative errors ~1e-7 of
  * |z|^2 / h^2 ~ 30 in the exponents, so log rho may move by ~1e-5; the
  * tolerances are 1e-4 on log rho and 1e-4 (relative, in norm) on scores.
  */
-static void test_single_precision(void **state) {
-  (void)state;
-  size_t n = 300, d = 64;
+static void single_precision_at(size_t n, size_t d) {
   double *z = normals(n * d, 13, 1.0), *x = normals(50 * d, 14, 1.0), h;
   assert_int_equal(fpf_kde_bandwidth(z, n, d, FPF_BW_MEDIAN, 0, &h, NULL),
                    FPF_OK);
@@ -468,6 +466,15 @@ static void test_single_precision(void **state) {
   fpf_kde_destroy(kd);
   fpf_kde_destroy(kf);
   free(z); free(x); free(l1); free(l2); free(s1); free(s2); free(k1); free(k2);
+}
+
+/* d = 64 (the float Gram tiles), 20 and 32 (the float small path: one
+ * and two vectors of 16 floats a row). */
+static void test_single_precision(void **state) {
+  (void)state;
+  single_precision_at(300, 64);
+  single_precision_at(300, 20);
+  single_precision_at(300, 32);
 }
 
 int main(void) {
