@@ -727,17 +727,6 @@ typedef float fpf_v16f __attribute__((vector_size(16 * sizeof(float)),
 #define EXPV fpf_exp_nonpos
 #define SUMV fpf_sum
 #include "kde_small.inc"
-#undef R
-#undef V
-#undef W
-#undef FN
-#undef ZT
-#undef ZCP
-#undef ZCR
-#undef ZQ
-#undef LD
-#undef EXPV
-#undef SUMV
 
 #define R float
 #define V fpf_v16f
@@ -751,17 +740,6 @@ typedef float fpf_v16f __attribute__((vector_size(16 * sizeof(float)),
 #define EXPV fpf_expf_nonpos
 #define SUMV fpf_sumf
 #include "kde_small.inc"
-#undef R
-#undef V
-#undef W
-#undef FN
-#undef ZT
-#undef ZCP
-#undef ZCR
-#undef ZQ
-#undef LD
-#undef EXPV
-#undef SUMV
 
 /* double precision */
 #define R double
