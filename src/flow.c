@@ -19,8 +19,9 @@
 
 #include <omp.h>
 
-/* Up to this dimension the d x d products are plain loops (the BLAS call
- * costs more than the arithmetic) and single precision buys nothing. */
+/* Up to this dimension the d x d products are fpflow's own loops in
+ * registers (small.c: a BLAS call costs more than the arithmetic), and
+ * single precision buys nothing there. */
 #define SMALL_D FPF_FLOW_SMALL_D
 _Static_assert(SMALL_D <= FPF_SMALL_MAX, "the small-d products cover d");
 /* Fisher for d <= SMALL_D: row blocks of at least FISHER_ROWS rows, at

@@ -108,6 +108,9 @@ void fpf_trmm_rows(size_t m, size_t d, double alpha, const double *L,
 #define FPF_V8 8
 typedef double fpf_v8 __attribute__((vector_size(FPF_V8 * sizeof(double)),
                                      aligned(sizeof(double)), may_alias));
+/* The same width in floats. */
+typedef float fpf_v16f __attribute__((vector_size(FPF_V8 * sizeof(double)),
+                                      aligned(sizeof(float)), may_alias));
 
 /* Products with a d x d matrix for d <= FPF_SMALL_MAX (small.c), on
  * one thread, each output row summed in registers in a fixed order. */

@@ -711,10 +711,6 @@ static void direct_sym(fpf_kde *k, size_t n, double inv2h2, size_t kk) {
 
 enum { SG = 4 }; /* rows a group */
 
-/* a vector of 16 floats (as fpf_v8 of 8 doubles) */
-typedef float fpf_v16f __attribute__((vector_size(16 * sizeof(float)),
-                                      aligned(sizeof(float)), may_alias));
-
 #define R double
 #define V fpf_v8
 #define W 8
