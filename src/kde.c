@@ -41,7 +41,8 @@
 #define COL_BLOCK ((size_t)4096)
 /* Up to this many pairs (64 MiB) the KDE at the particles themselves uses
  * the symmetry of the distance matrix: half the Gram products and half
- * the exponentials. */
+ * the exponentials.  The small path has no N x N buffer; its tiles' parts
+ * may take as many doubles. */
 #define SYM_MAX_ELEMS ((size_t)1 << 23)
 /* Rows per chunk of a blocked product; tile side of the symmetric path. */
 #define ROW_CHUNK 128
@@ -369,9 +370,13 @@ fpf_status fpf_kde_create(fpf_kde **out, size_t n_max, size_t d,
       return bst;
     }
   }
-  k->sym_ok = n_max * n_max <= SYM_MAX_ELEMS && !o->block;
-  /* the small symmetric path needs no N x N buffer */
-  k->small_sym = k->sym_ok && d > DIRECT_MAX_D && d <= FPF_SMALL_MAX;
+  /* the small symmetric path needs no N x N buffer, only its tiles'
+   * parts, which may take as much */
+  size_t snt = (n_max + SMALL_TILE - 1) / SMALL_TILE;
+  k->small_sym = !o->block && d > DIRECT_MAX_D && d <= FPF_SMALL_MAX &&
+                 snt * (snt + 1) * SMALL_TILE * (1 + k->zld + o->knn_k) <=
+                     SYM_MAX_ELEMS;
+  k->sym_ok = k->small_sym || (n_max * n_max <= SYM_MAX_ELEMS && !o->block);
   k->E = !k->f32 ? fpf_dalloc(d > DIRECT_MAX_D && !k->small_sym
                                   ? ebuf
                                   : br * k->bc)

@@ -247,22 +247,23 @@ static double kth_sq(const double *z, size_t n, size_t d, size_t i,
 }
 
 /*
- * The symmetric path at the particles (each pair once, in tiles of 128,
- * or 256 above 1024 particles, with per-tile partial sums) against the
- * long-double reference, at sizes around the tile edges, in the direct
- * (d <= 8), small (8 < d <= 32 at up to 1024 particles: d = 9, 20, 32
- * fill 2, 3 and 4 vectors) and Gram (d > 32, or more particles) forms:
+ * The symmetric path at the particles (each pair once, in tiles, with
+ * per-tile partial sums) against the long-double reference, at sizes
+ * around the tile edges, in the direct (d <= 8), small (8 < d <= 32, also
+ * past 2896 particles: d = 9, 20, 32 fill 2, 3 and 4 vectors) and Gram
+ * (d > 32) forms:
  * log rho to 1e-12 relative, the score to 1e-10 and the third-neighbour
  * distance to 1e-12.
  */
 static void test_symmetric_tiles(void **state) {
   (void)state;
-  size_t ns[] = {4, 127, 128, 129, 300, 1100};
+  size_t ns[] = {4, 127, 128, 129, 300, 1100, 3000};
   size_t ds[] = {1, 2, 8, 9, 20, 32, 33};
-  for (size_t a = 0; a < 6; a++)
+  for (size_t a = 0; a < 7; a++)
     for (size_t b = 0; b < 7; b++) {
       size_t n = ns[a], d = ds[b], kk = 3;
       if (n > 1024 && d != 2 && d != 8 && d != 9) continue; /* time */
+      if (n > 2896 && d != 9) continue; /* the small path's reach */
       double h = 0.5 * sqrt((double)d), *z = normals(n * d, 40 + a, 1.0);
       double *lr = malloc(n * sizeof *lr), *s = malloc(n * d * sizeof *s);
       double *kd = malloc(n * sizeof *kd), rlr, rs[64];
