@@ -583,10 +583,22 @@ static fpf_status setup(run_state *s, const char *dir, fpf_error *err) {
 }
 
 /* Set by SIGINT / SIGTERM: the run stops after the current step and
- * writes what it has. */
+ * writes what it has.  A step can take long (an exact KDE over many
+ * particles), so the first signal says so, and a second one ends the
+ * process at once (the default action). */
 static volatile sig_atomic_t stop_requested;
 
-static void on_signal(int sig) { stop_requested = sig; }
+static void on_signal(int sig) {
+  static const char msg[] =
+      "\nfpflow: run: stopping after the current step; signal again to "
+      "stop at once (the outputs then miss this step and the summary)\n";
+  stop_requested = sig;
+  signal(sig, SIG_DFL);
+  if (fpf_cli_verbosity > 0) {
+    ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)w;
+  }
+}
 
 static fpf_status evolve(run_state *s, fpf_error *err) {
   fpf_progress p;

@@ -260,6 +260,26 @@ check "SIGINT: exit 130" [ "$RC" -eq 130 ]
 check "SIGINT: summary.json says interrupted" \
   json_status "$DIR/sig/summary.json" interrupted
 check "SIGINT: z_final.npy kept" npy_finite "$DIR/sig/z_final.npy"
+# A second signal during a long step ends the run at once: 20000
+# particles in d = 40 take the exact KDE's block path, seconds a step.
+"$FPFLOW" run -o "$DIR/sig2" --set n=20000 --set d=40 --set steps=50 \
+  --set landscape=quadratic --set figure=false 2>"$DIR/sig2.err" &
+pid=$!
+for _ in $(seq 100); do # the steps start after this line
+  grep -q "particles in d = 40" "$DIR/sig2.err" && break
+  sleep 0.1
+done
+sleep 0.5
+kill -TERM "$pid"
+sleep 0.3
+kill -TERM "$pid"
+t0=$(date +%s)
+wait "$pid"
+RC=$?
+check "second SIGTERM: killed by it (143)" [ "$RC" -eq 143 ]
+check "second SIGTERM: at once" [ $(($(date +%s) - t0)) -le 2 ]
+check "first SIGTERM: says a second one stops at once" \
+  grep -q "signal again to stop at once" "$DIR/sig2.err"
 
 # ---- --help ------------------------------------------------------------------
 
