@@ -230,7 +230,11 @@ static fpf_status initial_ensemble(fpf_run_config *c, double **z,
   }
   size_t n = (size_t)c->n, d = (size_t)c->d;
   *z = malloc(n * d * sizeof **z);
-  if (!*z) return fpf_error_set(err, FPF_ENOMEM, "init: out of memory");
+  if (!*z)
+    return fpf_error_set(err, FPF_ENOMEM,
+                         "init: out of memory for n = %zu particles in d = "
+                         "%zu (%.3g GB for the particles alone); a smaller "
+                         "n or d will fit", n, d, 8e-9 * (double)n * (double)d);
   for (size_t i = 0; i < n; i++) {
     fpf_rng_normals(c->dyn.seed, FPF_STREAM_INIT, 0, i, *z + i * d, d);
     for (size_t k = 0; k < d; k++)
