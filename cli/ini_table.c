@@ -37,7 +37,8 @@ static int parse_long(const char *s, int blanks, long *v) {
   errno = 0;
   long x = strtol(s, &end, 10);
   while (blanks && (*end == ' ' || *end == '\t')) end++;
-  if (end == s || *end != '\0' || errno == ERANGE) return -1;
+  if (end == s || *end != '\0') return -1;
+  if (errno == ERANGE) return -2; /* a whole number, but too large */
   *v = x;
   return 0;
 }
@@ -69,13 +70,16 @@ static const char *parse_value(const fpf_ini_table *t, void *cfg,
   char *p = (char *)cfg + k->off;
   long l;
   double x;
+  int rc;
   switch (k->type) {
     case FPF_INI_DOUBLE:
       if (fpf_ini_parse_double(val, t->blanks, &x)) return "a finite number";
       *(double *)p = x;
       return NULL;
     case FPF_INI_LONG:
-      if (parse_long(val, t->blanks, &l)) return "a whole number";
+      if ((rc = parse_long(val, t->blanks, &l)))
+        return rc == -2 ? "a whole number of at most 18 digits"
+                        : "a whole number";
       *(long *)p = l;
       return NULL;
     case FPF_INI_INT:
@@ -84,8 +88,9 @@ static const char *parse_value(const fpf_ini_table *t, void *cfg,
       *(int *)p = (int)l;
       return NULL;
     case FPF_INI_SIZE:
-      if (parse_long(val, t->blanks, &l) || l < 0)
-        return "a whole number >= 0";
+      if ((rc = parse_long(val, t->blanks, &l)) || l < 0)
+        return rc == -2 ? "a whole number >= 0 of at most 18 digits"
+                        : "a whole number >= 0";
       *(size_t *)p = (size_t)l;
       return NULL;
     case FPF_INI_U64: {
