@@ -73,7 +73,7 @@ static void usage(FILE *f) {
       "                     [0.5, 2, 10, 1e-4, absolute, 0, off]\n"
       "  -o, --out DIR      output directory [fpflow_analyze]\n"
       "  --no-figure        skip figure.png\n"
-      "  -q, --quiet        print errors only\n"
+      "  -q, --quiet        print warnings and errors only\n"
       "  -v, --verbose      also print every alert\n"
       "  -h, --help         this text\n");
 }

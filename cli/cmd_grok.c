@@ -46,7 +46,7 @@ static void usage(FILE *f) {
           "  --set key=value  override one key (or section.key=value)\n"
           "  -o, --out DIR    output directory (created if missing)\n"
           "  --threads N      threads (same as --set threads=N)\n"
-          "  -q, --quiet      print errors only\n"
+          "  -q, --quiet      print warnings and errors only\n"
           "  -v, --verbose    print every reset and more\n"
           "  -h, --help       this text\n\n"
           "configuration keys (INI sections in brackets) and defaults:\n");

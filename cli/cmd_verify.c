@@ -45,7 +45,7 @@ static void usage(FILE *f) {
           "  --quick         only fpflow's own correctness checks, reduced\n"
           "                  (what the test suite runs; a few seconds)\n"
           "  -o, --out DIR   output directory (created if missing)\n"
-          "  -q, --quiet     print errors only\n"
+          "  -q, --quiet     print warnings and errors only\n"
           "  -v, --verbose   also print the figures written\n"
           "  -h, --help      this text\n");
 }
