@@ -102,19 +102,80 @@ void fpf_syrk_full(size_t n, size_t d, double alpha, const double *G,
 void fpf_trmm_rows(size_t m, size_t d, double alpha, const double *L,
                    double *B);
 
-/* FPF_V8 doubles in a vector, loaded and stored unaligned (declared as
- * the compiler's own unaligned vector types are); GNU C lowers it to the
- * host's widest vectors. */
-#define FPF_V8 8
-typedef double fpf_v8 __attribute__((vector_size(FPF_V8 * sizeof(double)),
+/* Vectors as wide as the target's registers (a wider GNU C vector goes
+ * through memory: ten times slower), loaded and stored unaligned
+ * (declared as the compiler's own unaligned vector types are): FPF_VD
+ * doubles or 2 FPF_VD floats. */
+#if defined(__AVX512F__)
+#define FPF_VBYTES 64
+#define FPF_NCD 4 /* vectors in a row of FPF_SMALL_MAX doubles */
+#define FPF_NCF 2 /* and of floats */
+#elif defined(__AVX__)
+#define FPF_VBYTES 32
+#define FPF_NCD 8
+#define FPF_NCF 4
+#else
+#define FPF_VBYTES 16
+#define FPF_NCD 16
+#define FPF_NCF 8
+#endif
+#define FPF_VD (FPF_VBYTES / 8)
+typedef double fpf_vd __attribute__((vector_size(FPF_VBYTES),
                                      aligned(sizeof(double)), may_alias));
-/* The same width in floats. */
-typedef float fpf_v16f __attribute__((vector_size(FPF_V8 * sizeof(double)),
-                                      aligned(sizeof(float)), may_alias));
+typedef float fpf_vf __attribute__((vector_size(FPF_VBYTES),
+                                    aligned(sizeof(float)), may_alias));
 
 /* Products with a d x d matrix for d <= FPF_SMALL_MAX (small.c), on
  * one thread, each output row summed in registers in a fixed order. */
 #define FPF_SMALL_MAX 32
+
+/* CALL(N) for N = nc from 1 to M (2, 4, 8 or 16; more counts as M), N a
+ * constant in each call, so that loops over a row's N vectors unroll and
+ * their sums stay in registers. */
+#define FPF_NC_2(nc, CALL) \
+  switch (nc) {            \
+    case 1: CALL(1); break; \
+    default: CALL(2); break; \
+  }
+#define FPF_NC_4(nc, CALL) \
+  switch (nc) {            \
+    case 1: CALL(1); break; \
+    case 2: CALL(2); break; \
+    case 3: CALL(3); break; \
+    default: CALL(4); break; \
+  }
+#define FPF_NC_8(nc, CALL)                                               \
+  switch (nc) {                                                          \
+    case 1: CALL(1); break;                                              \
+    case 2: CALL(2); break;                                              \
+    case 3: CALL(3); break;                                              \
+    case 4: CALL(4); break;                                              \
+    case 5: CALL(5); break;                                              \
+    case 6: CALL(6); break;                                              \
+    case 7: CALL(7); break;                                              \
+    default: CALL(8); break;                                             \
+  }
+#define FPF_NC_16(nc, CALL)                                              \
+  switch (nc) {                                                          \
+    case 1: CALL(1); break;                                              \
+    case 2: CALL(2); break;                                              \
+    case 3: CALL(3); break;                                              \
+    case 4: CALL(4); break;                                              \
+    case 5: CALL(5); break;                                              \
+    case 6: CALL(6); break;                                              \
+    case 7: CALL(7); break;                                              \
+    case 8: CALL(8); break;                                              \
+    case 9: CALL(9); break;                                              \
+    case 10: CALL(10); break;                                            \
+    case 11: CALL(11); break;                                            \
+    case 12: CALL(12); break;                                            \
+    case 13: CALL(13); break;                                            \
+    case 14: CALL(14); break;                                            \
+    case 15: CALL(15); break;                                            \
+    default: CALL(16); break;                                            \
+  }
+#define FPF_NC_(m, nc, CALL) FPF_NC_##m(nc, CALL)
+#define FPF_NC(m, nc, CALL) FPF_NC_(m, nc, CALL)
 typedef enum {
   FPF_SMALL_M,      /* M itself */
   FPF_SMALL_LOWER_T /* L^T for the lower triangle L of M */

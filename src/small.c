@@ -10,8 +10,8 @@
 
 #include "internal.h"
 
-enum { W = FPF_V8, MAXC = FPF_SMALL_MAX / W, GROUP = 4 };
-typedef fpf_v8 vec;
+enum { W = FPF_VD, MAXC = FPF_NCD, GROUP = 4 };
+typedef fpf_vd vec;
 
 /* Row of nc vectors, times alpha, into y (d values). */
 static inline __attribute__((always_inline)) void
@@ -77,12 +77,9 @@ void fpf_small_times(size_t m, size_t d, double alpha, const double *X,
   else /* L^T: row a of L, up to its diagonal, is column a of L^T */
     for (size_t a = 0; a < d; a++)
       for (size_t b = 0; b <= a; b++) Mp[b * ld + a] = M[a * d + b];
-  switch (nc) {
-    case 1: times_nc(1, m, d, alpha, X, Mp, Y); break;
-    case 2: times_nc(2, m, d, alpha, X, Mp, Y); break;
-    case 3: times_nc(3, m, d, alpha, X, Mp, Y); break;
-    default: times_nc(4, m, d, alpha, X, Mp, Y); break;
-  }
+#define TIMES(N) times_nc(N, m, d, alpha, X, Mp, Y)
+  FPF_NC(FPF_NCD, nc, TIMES)
+#undef TIMES
 }
 
 /*
@@ -118,12 +115,12 @@ gram_group(int nc, size_t rows, size_t ld, size_t d, const double *Xp,
 
 void fpf_small_gram(size_t m, size_t d, const double *X, double *P) {
   enum { ROWS = 64 };
-  int nc = (int)((d + W - 1) / W);
-  size_t ld = (size_t)nc * W;
+  /* rows padded to whole vectors, and to whole groups of coordinates */
+  size_t step = W > GROUP ? W : GROUP, ld = (d + step - 1) / step * step;
   double Xp[ROWS * FPF_SMALL_MAX] __attribute__((aligned(64)));
   for (size_t i0 = 0; i0 < m; i0 += ROWS) {
     size_t rows = m - i0 < ROWS ? m - i0 : ROWS;
-    /* a group of GROUP coordinates is read past d into zeros */
+    /* a group of GROUP coordinates is read past d, into zeros */
     for (size_t i = 0; i < rows; i++) {
       memcpy(Xp + i * ld, X + (i0 + i) * d, d * sizeof *Xp);
       for (size_t a = d; a < ld; a++) Xp[i * ld + a] = 0;
@@ -131,12 +128,9 @@ void fpf_small_gram(size_t m, size_t d, const double *X, double *P) {
     for (size_t a0 = 0; a0 < d; a0 += GROUP) {
       /* the vectors up to and including the one holding a0 + GROUP - 1 */
       int q = (int)((a0 + GROUP - 1 < d ? a0 + GROUP - 1 : d - 1) / W);
-      switch (q) {
-        case 0: gram_group(1, rows, ld, d, Xp, a0, P); break;
-        case 1: gram_group(2, rows, ld, d, Xp, a0, P); break;
-        case 2: gram_group(3, rows, ld, d, Xp, a0, P); break;
-        default: gram_group(4, rows, ld, d, Xp, a0, P); break;
-      }
+#define GRAM(N) gram_group(N, rows, ld, d, Xp, a0, P)
+      FPF_NC(FPF_NCD, q + 1, GRAM)
+#undef GRAM
     }
   }
 }
