@@ -722,6 +722,7 @@ enum { SG = 4 }; /* rows a group */
 #define V fpf_vd
 #define W FPF_VD
 #define NCMAX FPF_NCD
+#define R_DOUBLE 1
 #define FN(name) name##_d
 #define ZT(k) ((k)->zT)
 #define ZCP(k) ((k)->zcp)
@@ -736,6 +737,7 @@ enum { SG = 4 }; /* rows a group */
 #define V fpf_vf
 #define W (2 * FPF_VD)
 #define NCMAX FPF_NCF
+#define R_DOUBLE 0
 #define FN(name) name##_f
 #define ZT(k) ((k)->zT32)
 #define ZCP(k) ((k)->zcp32)
