@@ -371,10 +371,11 @@ fpf_status fpf_kde_create(fpf_kde **out, size_t n_max, size_t d,
     }
   }
   /* the small symmetric path needs no N x N buffer, only its tiles'
-   * parts, which may take as much; it needs 256-bit vectors at least
-   * (with SSE2 alone it ran 1.2 to 1.7 x slower than the BLAS tiles) */
+   * parts, which may take as much.  It needs AVX-512's 32 registers of 8
+   * doubles: built for AVX2 on the same machine it came within -8% to
+   * +25% of the BLAS tiles, and for SSE2 alone 1.2 to 1.7 x slower. */
   size_t snt = (n_max + SMALL_TILE - 1) / SMALL_TILE;
-  k->small_sym = FPF_VBYTES >= 32 && !o->block && d > DIRECT_MAX_D &&
+  k->small_sym = FPF_VBYTES >= 64 && !o->block && d > DIRECT_MAX_D &&
                  d <= FPF_SMALL_MAX &&
                  snt * (snt + 1) * SMALL_TILE * (1 + k->zld + o->knn_k) <=
                      SYM_MAX_ELEMS;
