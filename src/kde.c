@@ -57,6 +57,8 @@
 #define DIRECT_TILE 256
 #define SMALL_TILE 128
 #define SMALL_TILE_N 1024
+/* Vectors in a row of the small path at most (see fpf_kde_create). */
+#define SMALL_ROW_VECS 6
 /* Sources averaged for the centre. */
 #define CENTRE_SAMPLE 256
 /* Pairs used by the median heuristic before it subsamples. */
@@ -371,12 +373,17 @@ fpf_status fpf_kde_create(fpf_kde **out, size_t n_max, size_t d,
     }
   }
   /* the small symmetric path needs no N x N buffer, only its tiles'
-   * parts, which may take as much.  It needs AVX-512's 32 registers of 8
-   * doubles: built for AVX2 on the same machine it came within -8% to
-   * +25% of the BLAS tiles, and for SSE2 alone 1.2 to 1.7 x slower. */
+   * parts, which may take as much.  Its four rows a group hold a row in
+   * registers: where a row takes more than SMALL_ROW_VECS vectors the
+   * BLAS tiles win.  With AVX2 (an AMD EPYC) it took 1000 x 16 from
+   * 2.4 to 1.8 ms and 1000 x 24 from 2.8 to 2.4, but 256 x 32 in double
+   * (8 vectors a row) from 0.43 to 0.52; with SSE2 alone it was 1.2 to
+   * 1.7 x slower (measured on a Xeon). */
   size_t snt = (n_max + SMALL_TILE - 1) / SMALL_TILE;
-  k->small_sym = FPF_VBYTES >= 64 && !o->block && d > DIRECT_MAX_D &&
-                 d <= FPF_SMALL_MAX &&
+  size_t row_vecs = (d * (k->f32 ? sizeof(float) : sizeof(double)) +
+                     FPF_VBYTES - 1) / FPF_VBYTES;
+  k->small_sym = FPF_VBYTES >= 32 && row_vecs <= SMALL_ROW_VECS &&
+                 !o->block && d > DIRECT_MAX_D && d <= FPF_SMALL_MAX &&
                  snt * (snt + 1) * SMALL_TILE * (1 + k->zld + o->knn_k) <=
                      SYM_MAX_ELEMS;
   k->sym_ok = k->small_sym || (n_max * n_max <= SYM_MAX_ELEMS && !o->block);
