@@ -40,6 +40,11 @@ int main(int argc, char **argv) {
   int threads = argc > 3 ? atoi(argv[3]) : 2;
   int f32 = argc > 4 && strcmp(argv[4], "fp32") == 0;
   int steps = argc > 5 ? atoi(argv[5]) : 7;
+  if (n < 2 || d < 1 || threads < 1) {
+    fprintf(stderr, "usage: bench_step [N >= 2] [d >= 1] [threads >= 1] "
+                    "[fp32] [steps 1-1000]\n");
+    return 2;
+  }
   if (steps < 1 || steps > 1000) {
     fprintf(stderr, "bench_step: steps = %s: must be 1 to 1000\n", argv[5]);
     return 2;

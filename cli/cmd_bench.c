@@ -558,9 +558,11 @@ int fpf_cmd_bench(int argc, char **argv) {
                        "and ratios are not to be trusted", size_txt, pname,
                        j.threads, busy, UNSTEADY);
         if (table) {
-          printf("%12s %-4s %3d  %8s (%8s-%8s)   %6.1f %8.1f %7.1f  %-19s",
+          char gf_txt[16] = "-";
+          if (isfinite(gf)) snprintf(gf_txt, sizeof gf_txt, "%.1f", gf);
+          printf("%12s %-4s %3d  %8s (%8s-%8s)   %6s %8.1f %7.1f  %-19s",
                  size_txt, pname, j.threads, ms(t1, sizeof t1, f.median),
-                 ms(t2, sizeof t2, f.min), ms(t3, sizeof t3, f.max), gf,
+                 ms(t2, sizeof t2, f.min), ms(t3, sizeof t3, f.max), gf_txt,
                  f.peak_kb / 1024.0, f.ws_kb / 1024.0, floor_txt);
           if (a.peers) printf("  %-18s %-18s", c1, c2);
           printf("\n");
