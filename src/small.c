@@ -12,6 +12,21 @@
 
 enum { W = FPF_VD, MAXC = FPF_NCD, GROUP = 4 };
 typedef fpf_vd vec;
+/* Sums a group may hold in registers: 32 vector registers with AVX-512,
+ * 16 before it, some of them for the operands. */
+#if FPF_VBYTES >= 64
+enum { ACC_MAX = 16 };
+#else
+enum { ACC_MAX = 12 };
+#endif
+/* Rows a group for rows of nc vectors: GROUP, or fewer where GROUP rows'
+ * sums would not fit in registers (with AVX2 at d = 32, four rows' 32
+ * sums went through memory: 26 us for 256 rows against 12 one row at a
+ * time). */
+#define ROWS_FOR(nc)                           \
+  ((nc) * GROUP <= ACC_MAX       ? GROUP       \
+   : (nc) * (GROUP / 2) <= ACC_MAX ? GROUP / 2 \
+                                   : 1)
 
 /* Row of nc vectors, times alpha, into y (d values). */
 static inline __attribute__((always_inline)) void
@@ -38,19 +53,20 @@ static inline __attribute__((always_inline)) void
 times_nc(int nc, size_t m, size_t d, double alpha, const double *X,
          const double *Mp, double *Y) {
   size_t ld = (size_t)nc * W, i = 0;
-  for (; i + GROUP <= m; i += GROUP) {
+  const int g = ROWS_FOR(nc);
+  for (; g > 1 && i + (size_t)g <= m; i += (size_t)g) {
     vec acc[GROUP][MAXC];
-    for (int r = 0; r < GROUP; r++)
+    for (int r = 0; r < g; r++)
       for (int c = 0; c < nc; c++) acc[r][c] = (vec){0};
     const double *x = X + i * d;
     for (size_t b = 0; b < d; b++) {
       const vec *mb = (const vec *)(Mp + b * ld);
-      for (int r = 0; r < GROUP; r++) {
+      for (int r = 0; r < g; r++) {
         double xv = x[(size_t)r * d + b];
         for (int c = 0; c < nc; c++) acc[r][c] += xv * mb[c];
       }
     }
-    for (int r = 0; r < GROUP; r++)
+    for (int r = 0; r < g; r++)
       store_row(acc[r], nc, d, alpha, Y + (i + (size_t)r) * d);
   }
   for (; i < m; i++) {
@@ -83,26 +99,26 @@ void fpf_small_times(size_t m, size_t d, double alpha, const double *X,
 }
 
 /*
- * P[a][0..W(q+1)) += sum_i X[i][a] X[i][0..W(q+1)) for the GROUP
- * coordinates a = a0.. of vector q (a0 in it): the lower triangle of
- * X^T X, with the upper parts of its diagonal vectors, from rows of Xp
- * padded to ld.
+ * P[a][0..W nc) += sum_i X[i][a] X[i][0..W nc) for the g coordinates
+ * a = a0.. (the last of them in vector nc - 1 or before): the lower
+ * triangle of X^T X, with the upper parts of its diagonal vectors, from
+ * rows of Xp padded to ld.
  */
 static inline __attribute__((always_inline)) void
-gram_group(int nc, size_t rows, size_t ld, size_t d, const double *Xp,
+gram_group(int nc, int g, size_t rows, size_t ld, size_t d, const double *Xp,
            size_t a0, double *P) {
   vec acc[GROUP][MAXC];
-  for (int r = 0; r < GROUP; r++)
+  for (int r = 0; r < g; r++)
     for (int c = 0; c < nc; c++) acc[r][c] = (vec){0};
   for (size_t i = 0; i < rows; i++) {
     const double *x = Xp + i * ld;
     const vec *xv = (const vec *)x;
-    for (int r = 0; r < GROUP; r++) {
+    for (int r = 0; r < g; r++) {
       double xa = x[a0 + (size_t)r];
       for (int c = 0; c < nc; c++) acc[r][c] += xa * xv[c];
     }
   }
-  for (int r = 0; r < GROUP && a0 + (size_t)r < d; r++) {
+  for (int r = 0; r < g && a0 + (size_t)r < d; r++) {
     double *p = P + (a0 + (size_t)r) * d;
     for (int c = 0; c < nc; c++) {
       double t[W];
@@ -125,12 +141,14 @@ void fpf_small_gram(size_t m, size_t d, const double *X, double *P) {
       memcpy(Xp + i * ld, X + (i0 + i) * d, d * sizeof *Xp);
       for (size_t a = d; a < ld; a++) Xp[i * ld + a] = 0;
     }
-    for (size_t a0 = 0; a0 < d; a0 += GROUP) {
-      /* the vectors up to and including the one holding a0 + GROUP - 1 */
+    for (size_t a0 = 0; a0 < d;) {
+      /* the vectors up to and including the one holding a0 + GROUP - 1,
+       * enough for the ROWS_FOR(q + 1) <= GROUP coordinates taken */
       int q = (int)((a0 + GROUP - 1 < d ? a0 + GROUP - 1 : d - 1) / W);
-#define GRAM(N) gram_group(N, rows, ld, d, Xp, a0, P)
+#define GRAM(N) gram_group(N, ROWS_FOR(N), rows, ld, d, Xp, a0, P)
       FPF_NC(FPF_NCD, q + 1, GRAM)
 #undef GRAM
+      a0 += (size_t)ROWS_FOR(q + 1);
     }
   }
 }
