@@ -725,6 +725,10 @@ static void direct_sym(fpf_kde *k, size_t n, double inv2h2, size_t kk) {
 /* ---- the small symmetric path (DIRECT_MAX_D < d <= FPF_SMALL_MAX) ---- */
 
 enum { SG = 4 }; /* rows a group */
+/* Vectors of a row whose sums a group of SG rows holds at a time: as
+ * many sums as the registers hold (with AVX2 at d = 32 in double, all
+ * eight vectors of four rows had gone through memory). */
+enum { SMALL_CHUNK = (FPF_VBYTES >= 64 ? 16 : 12) / SG };
 
 #define R double
 #define V fpf_vd
