@@ -132,48 +132,37 @@ typedef float fpf_vf __attribute__((vector_size(FPF_VBYTES),
 /* CALL(N) for N = nc from 1 to M (2, 4, 8 or 16; more counts as M), N a
  * constant in each call, so that loops over a row's N vectors unroll and
  * their sums stay in registers. */
+#define FPF_NC_CASES_3(CALL) \
+  case 1: CALL(1); break;      \
+  case 2: CALL(2); break;      \
+  case 3: CALL(3); break;
+#define FPF_NC_CASES_7(CALL) \
+  FPF_NC_CASES_3(CALL)         \
+  case 4: CALL(4); break;      \
+  case 5: CALL(5); break;      \
+  case 6: CALL(6); break;      \
+  case 7: CALL(7); break;
+#define FPF_NC_CASES_15(CALL) \
+  FPF_NC_CASES_7(CALL)          \
+  case 8: CALL(8); break;       \
+  case 9: CALL(9); break;       \
+  case 10: CALL(10); break;     \
+  case 11: CALL(11); break;     \
+  case 12: CALL(12); break;     \
+  case 13: CALL(13); break;     \
+  case 14: CALL(14); break;     \
+  case 15: CALL(15); break;
 #define FPF_NC_2(nc, CALL) \
   switch (nc) {            \
     case 1: CALL(1); break; \
     default: CALL(2); break; \
   }
 #define FPF_NC_4(nc, CALL) \
-  switch (nc) {            \
-    case 1: CALL(1); break; \
-    case 2: CALL(2); break; \
-    case 3: CALL(3); break; \
-    default: CALL(4); break; \
-  }
-#define FPF_NC_8(nc, CALL)                                               \
-  switch (nc) {                                                          \
-    case 1: CALL(1); break;                                              \
-    case 2: CALL(2); break;                                              \
-    case 3: CALL(3); break;                                              \
-    case 4: CALL(4); break;                                              \
-    case 5: CALL(5); break;                                              \
-    case 6: CALL(6); break;                                              \
-    case 7: CALL(7); break;                                              \
-    default: CALL(8); break;                                             \
-  }
-#define FPF_NC_16(nc, CALL)                                              \
-  switch (nc) {                                                          \
-    case 1: CALL(1); break;                                              \
-    case 2: CALL(2); break;                                              \
-    case 3: CALL(3); break;                                              \
-    case 4: CALL(4); break;                                              \
-    case 5: CALL(5); break;                                              \
-    case 6: CALL(6); break;                                              \
-    case 7: CALL(7); break;                                              \
-    case 8: CALL(8); break;                                              \
-    case 9: CALL(9); break;                                              \
-    case 10: CALL(10); break;                                            \
-    case 11: CALL(11); break;                                            \
-    case 12: CALL(12); break;                                            \
-    case 13: CALL(13); break;                                            \
-    case 14: CALL(14); break;                                            \
-    case 15: CALL(15); break;                                            \
-    default: CALL(16); break;                                            \
-  }
+  switch (nc) { FPF_NC_CASES_3(CALL) default: CALL(4); break; }
+#define FPF_NC_8(nc, CALL) \
+  switch (nc) { FPF_NC_CASES_7(CALL) default: CALL(8); break; }
+#define FPF_NC_16(nc, CALL) \
+  switch (nc) { FPF_NC_CASES_15(CALL) default: CALL(16); break; }
 #define FPF_NC_(m, nc, CALL) FPF_NC_##m(nc, CALL)
 #define FPF_NC(m, nc, CALL) FPF_NC_(m, nc, CALL)
 typedef enum {

@@ -727,8 +727,14 @@ static void direct_sym(fpf_kde *k, size_t n, double inv2h2, size_t kk) {
 enum { SG = 4 }; /* rows a group */
 /* Vectors of a row whose sums a group of SG rows holds at a time: as
  * many sums as the registers hold (with AVX2 at d = 32 in double, all
- * eight vectors of four rows had gone through memory). */
-enum { SMALL_CHUNK = (FPF_VBYTES >= 64 ? 16 : 12) / SG };
+ * eight vectors of four rows had gone through memory), and at least a
+ * third of a row (for SSE2 alone, where the path is built but not
+ * taken). */
+enum {
+  SMALL_CHUNK_REGS = (FPF_VBYTES >= 64 ? 16 : 12) / SG,
+  SMALL_CHUNK = SMALL_CHUNK_REGS * 3 >= FPF_NCD ? SMALL_CHUNK_REGS
+                                                : (FPF_NCD + 2) / 3
+};
 
 #define R double
 #define V fpf_vd
