@@ -6,14 +6,16 @@
  * |z_i - z_j|^2 / (2 log N).  Prints median, min and max of 7 steps after
  * 2 warm-up steps.
  *
- *   bench_step [N] [d] [threads] [fp32] [steps]
+ *   bench_step [N] [d] [threads] [fp64|fp32] [steps]
  *                                (defaults 2048 1024 2 fp64 7)
  */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fpflow/fpflow.h"
 
@@ -34,25 +36,67 @@ static int cmp(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
+static const char usage[] =
+    "usage: bench_step [N] [d] [threads] [fp64|fp32] [steps]\n"
+    "Times one full fpflow step on N standard normal particles in d\n"
+    "dimensions (L = |z|^2/2, the parameters of `fpflow bench`): the\n"
+    "median, min and max of `steps` steps after 2 warm-up steps, and the\n"
+    "mean time of each phase.  Defaults: 2048 1024 2 fp64 7.\n"
+    "N 2 to 10^7, d 1 to 10^5, threads 1 to 1024, steps 1 to 1000.\n";
+
+/* argv[i] as a whole number in [lo, hi], else def when absent; -1 and a
+ * message naming it when it is not. */
+static long whole(int argc, char **argv, int i, const char *name, long def,
+                  long lo, long hi) {
+  if (argc <= i) return def;
+  char *end;
+  errno = 0;
+  long v = strtol(argv[i], &end, 10);
+  if (errno || end == argv[i] || *end || v < lo || v > hi) {
+    fprintf(stderr, "bench_step: %s = '%s': must be a whole number from "
+                    "%ld to %ld\n%s", name, argv[i], lo, hi, usage);
+    return -1;
+  }
+  return v;
+}
+
 int main(int argc, char **argv) {
-  size_t n = argc > 1 ? strtoul(argv[1], NULL, 10) : 2048;
-  size_t d = argc > 2 ? strtoul(argv[2], NULL, 10) : 1024;
-  int threads = argc > 3 ? atoi(argv[3]) : 2;
-  int f32 = argc > 4 && strcmp(argv[4], "fp32") == 0;
-  int steps = argc > 5 ? atoi(argv[5]) : 7;
-  if (n < 2 || d < 1 || threads < 1) {
-    fprintf(stderr, "usage: bench_step [N >= 2] [d >= 1] [threads >= 1] "
-                    "[fp32] [steps 1-1000]\n");
+  /* without OpenBLAS's idle pool, as the fpflow program runs (see
+   * cli/main.c): with it, about one run in five had a step of 30 ms */
+  const char *pool = getenv("OPENBLAS_NUM_THREADS");
+  if ((!pool || strcmp(pool, "1")) && !setenv("OPENBLAS_NUM_THREADS", "1", 1))
+    execv("/proc/self/exe", argv);
+  for (int i = 1; i < argc; i++)
+    if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+      fputs(usage, stdout);
+      return 0;
+    }
+  if (argc > 6) {
+    fprintf(stderr, "bench_step: %d arguments, at most 5\n%s", argc - 1,
+            usage);
     return 2;
   }
-  if (steps < 1 || steps > 1000) {
-    fprintf(stderr, "bench_step: steps = %s: must be 1 to 1000\n", argv[5]);
+  long nl = whole(argc, argv, 1, "N", 2048, 2, 10000000);
+  long dl = whole(argc, argv, 2, "d", 1024, 1, 100000);
+  long tl = whole(argc, argv, 3, "threads", 2, 1, 1024);
+  long sl = whole(argc, argv, 5, "steps", 7, 1, 1000);
+  if (nl < 0 || dl < 0 || tl < 0 || sl < 0) return 2;
+  if (argc > 4 && strcmp(argv[4], "fp32") && strcmp(argv[4], "fp64")) {
+    fprintf(stderr, "bench_step: precision = '%s': fp64 or fp32\n%s",
+            argv[4], usage);
     return 2;
   }
+  size_t n = (size_t)nl, d = (size_t)dl;
+  int threads = (int)tl, steps = (int)sl;
+  int f32 = argc > 4 && !strcmp(argv[4], "fp32");
   fpf_set_threads(threads);
   double *z = malloc(n * d * sizeof *z), sq = 0, mean_sq = 0;
-  for (size_t i = 0; i < n; i++) fpf_rng_normals(2024, 16, 0, i, z + i * d, d);
   double *m = calloc(d, sizeof *m);
+  if (!z || !m) {
+    fprintf(stderr, "bench_step: no memory for %zu x %zu particles\n", n, d);
+    return 1;
+  }
+  for (size_t i = 0; i < n; i++) fpf_rng_normals(2024, 16, 0, i, z + i * d, d);
   for (size_t i = 0; i < n * d; i++) {
     sq += z[i] * z[i];
     m[i % d] += z[i] / (double)n;
@@ -62,7 +106,10 @@ int main(int argc, char **argv) {
   double h = sqrt(mpd / (2.0 * log((double)n)));
   fpf_error err;
   fpf_landscape *L;
-  fpf_landscape_quadratic(&L, d, NULL, NULL, &err);
+  if (fpf_landscape_quadratic(&L, d, NULL, NULL, &err)) {
+    fprintf(stderr, "bench_step: %s\n", err.msg);
+    return 1;
+  }
   fpf_dyn_options o;
   fpf_dyn_options_init(&o);
   o.eta0 = 0.01;

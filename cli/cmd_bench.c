@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -23,6 +24,7 @@
 #include "fpflow/kde.h"
 #include "fpflow/npy.h"
 #include "fpflow/rng.h"
+#include "fpflow/version.h"
 
 /* Limits of the lists. */
 #define MAX_SIZES 16
@@ -76,7 +78,7 @@ static void usage(FILE *f) {
           "  --profile         time each phase of fpflow's step\n"
           "  --no-floor        skip the BLAS floor\n"
           "  -o FILE           also write the rows as JSON (after each row)\n"
-          "  -q                only errors (needs -o)\n"
+          "  -q                only warnings and errors (needs -o)\n"
           "  -v                also every step time of fpflow\n"
           "  -h                this text\n"
           "\nExit status: 0; 1 when a measurement or a peer failed or a peer\n"
@@ -241,7 +243,8 @@ static int parse_args(int argc, char **argv, bench_args *a) {
   a->floor = 1;
   default_peer_dir(a->peer_dir, sizeof a->peer_dir);
   optind = 1;
-  int ch, peer_dir_given = 0;
+  opterr = 0;
+  int ch, peer_dir_given = 0, quiet = 0, verbose = 0;
   /* a value longer than its buffer is refused, not cut */
   const struct {
     int ch;
@@ -252,7 +255,7 @@ static int parse_args(int argc, char **argv, bench_args *a) {
                {'p', "--precision", a->precisions, sizeof a->precisions},
                {'t', "--threads", a->threads, sizeof a->threads},
                {'D', "--peer-dir", a->peer_dir, sizeof a->peer_dir}};
-  while ((ch = getopt_long(argc, argv, "o:qvh", opts, NULL)) != -1) {
+  while ((ch = getopt_long(argc, argv, ":o:qvh", opts, NULL)) != -1) {
     int listed = 0;
     for (size_t i = 0; i < sizeof lists / sizeof *lists; i++)
       if (ch == lists[i].ch) {
@@ -281,16 +284,25 @@ static int parse_args(int argc, char **argv, bench_args *a) {
       case 'f': a->profile = 1; break;
       case 'F': a->floor = 0; break;
       case 'o': a->json = optarg; break;
-      case 'q': fpf_cli_verbosity = 0; break;
-      case 'v': fpf_cli_verbosity = 2; break;
+      case 'q': fpf_cli_verbosity = 0, quiet = 1; break;
+      case 'v': fpf_cli_verbosity = 2, verbose = 1; break;
       case 'h': usage(stdout); return -1;
+      case ':':
+        fpf_cli_error("bench: option '%s' needs a value (try 'fpflow "
+                      "bench --help')", argv[optind - 1]);
+        return FPF_EXIT_USAGE;
       default:
-        fprintf(stderr, "try 'fpflow bench --help'\n");
+        fpf_cli_error("bench: unknown option '%s' (try 'fpflow bench "
+                      "--help')", argv[optind - 1]);
         return FPF_EXIT_USAGE;
     }
   }
   if (optind < argc) {
     fpf_cli_error("bench: unexpected argument '%s'", argv[optind]);
+    return FPF_EXIT_USAGE;
+  }
+  if (quiet && verbose) {
+    fpf_cli_error("bench: -q and -v together: give one of them");
     return FPF_EXIT_USAGE;
   }
   if (fpf_cli_verbosity == 0 && !a->json) {
@@ -299,9 +311,12 @@ static int parse_args(int argc, char **argv, bench_args *a) {
     return FPF_EXIT_USAGE;
   }
   if (peer_dir_given && !a->peers)
-    fpf_cli_info("bench: --peer-dir is used only with --peers");
+    fpf_cli_error("bench: warning: --peer-dir is used only with --peers");
   return 0;
 }
+
+/* "s" after a count other than 1. */
+static const char *plural(int n) { return n == 1 ? "" : "s"; }
 
 /* -o FILE can be written: it is a regular file or absent, and a file can
  * be made next to it (checked now, not after minutes of measuring). */
@@ -391,6 +406,68 @@ static cJSON *num(double v) {
   return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
 }
 
+/* The CPU's model name (/proc/cpuinfo), or "unknown". */
+static void cpu_model(char *buf, size_t n) {
+  snprintf(buf, n, "unknown");
+  FILE *f = fopen("/proc/cpuinfo", "r");
+  if (!f) return;
+  char line[512];
+  while (fgets(line, sizeof line, f)) {
+    char *c = strchr(line, ':');
+    if (strncmp(line, "model name", 10) || !c) continue;
+    c += strspn(c + 1, " \t") + 1;
+    c[strcspn(c, "\n")] = 0;
+    snprintf(buf, n, "%s", c);
+    break;
+  }
+  fclose(f);
+}
+
+/* What every JSON row carries besides its figures: where and when. */
+typedef struct {
+  char cpu[128], started[32];
+} run_context;
+
+static void row_start(cJSON *o, const run_context *rc, size_t n, size_t d,
+                      const char *prec, int threads) {
+  cJSON_AddStringToObject(o, "fpflow_version", FPFLOW_VERSION_STRING);
+  cJSON_AddStringToObject(o, "cpu", rc->cpu);
+  cJSON_AddStringToObject(o, "started_utc", rc->started);
+  cJSON_AddNumberToObject(o, "N", (double)n);
+  cJSON_AddNumberToObject(o, "d", (double)d);
+  if (prec) cJSON_AddStringToObject(o, "precision", prec);
+  if (threads) cJSON_AddNumberToObject(o, "threads", threads);
+}
+
+/* The rows so far into -o's file, after every row, so that an
+ * interrupted run keeps the rows done.  0 or FPF_EXIT_FAIL. */
+static int json_save(const cJSON *js, const char *path) {
+  char *text = cJSON_Print(js);
+  size_t len = text ? strlen(text) : 0;
+  char *line = text ? realloc(text, len + 2) : NULL;
+  fpf_error e;
+  int bad = 0;
+  if (line) strcpy(line + len, "\n");
+  if (!line || fpf_cli_write_text(path, line, &e)) {
+    fpf_cli_error("bench: %s", line ? e.msg : "no memory for JSON");
+    bad = 1;
+  }
+  free(line ? line : text);
+  return bad ? FPF_EXIT_FAIL : FPF_EXIT_OK;
+}
+
+/* A row that failed: its size, precision and threads, and why. */
+static int json_failed_row(cJSON *js, const char *path,
+                           const run_context *rc, size_t n, size_t d,
+                           const char *prec, int threads, const char *why) {
+  if (!js) return FPF_EXIT_OK;
+  cJSON *o = cJSON_CreateObject();
+  row_start(o, rc, n, d, prec, threads);
+  cJSON_AddStringToObject(o, "error", why);
+  cJSON_AddItemToArray(js, o);
+  return json_save(js, path);
+}
+
 /* A peer's part of a JSON row. */
 static void peer_json(cJSON *o, const char *name, const bench_peer *p,
                       const char *note) {
@@ -445,6 +522,11 @@ int fpf_cmd_bench(int argc, char **argv) {
     printf("\n");
   }
   cJSON *js = a.json ? cJSON_CreateArray() : NULL;
+  run_context ctx;
+  cpu_model(ctx.cpu, sizeof ctx.cpu);
+  time_t now = time(NULL);
+  strftime(ctx.started, sizeof ctx.started, "%Y-%m-%dT%H:%M:%SZ",
+           gmtime(&now));
   int status = FPF_EXIT_OK, failed = 0; /* fatal; a row failed */
   for (int si = 0; si < ns && status == FPF_EXIT_OK; si++) {
     size_t n = sizes[si].n, d = sizes[si].d;
@@ -453,6 +535,8 @@ int fpf_cmd_bench(int argc, char **argv) {
     if (!z) {
       fpf_cli_error("bench: no memory for N = %zu, d = %zu", n, d);
       failed = 1;
+      status = json_failed_row(js, a.json, &ctx, n, d, NULL, 0,
+                               "no memory for the particles");
       continue;
     }
     /* the dense step's flops at some 40 GFLOP/s a thread: say when a
@@ -495,10 +579,13 @@ int fpf_cmd_bench(int argc, char **argv) {
         fpf_bench_measure(&a, &j, &f, &fl, &pn, &pt);
         if (!f.ok) {
           failed = 1;
-          fpf_cli_error("bench: %s %s on %d threads failed: %s", size_txt,
-                        pname, j.threads, f.err[0] ? f.err : "no reason");
+          fpf_cli_error("bench: %s %s on %d thread%s failed: %s", size_txt,
+                        pname, j.threads, plural(j.threads),
+                        f.err[0] ? f.err : "no reason");
           if (table)
             printf("%12s %-4s %3d  failed\n", size_txt, pname, j.threads);
+          status = json_failed_row(js, a.json, &ctx, n, d, pname,
+                                   j.threads, f.err[0] ? f.err : "no reason");
           continue;
         }
         /* the flop model is the dense step's: not for the binned KDE */
@@ -532,15 +619,15 @@ int fpf_cmd_bench(int argc, char **argv) {
           if (!peer[w]->ran) continue;
           if (!peer[w]->ok) {
             failed = 1;
-            fpf_cli_error("bench: %s %s, %d threads: %s", size_txt, pname,
-                          j.threads, peer[w]->err);
+            fpf_cli_error("bench: %s %s, %d thread%s: %s", size_txt, pname,
+                          j.threads, plural(j.threads), peer[w]->err);
           } else if (!fpf_bench_agrees(&f, peer[w], tol, why[w],
                                        sizeof why[w])) {
             refused[w] = 1;
             failed = 1;
-            fpf_cli_error("bench: %s %s, %d threads: the %s peer is "
-                          "refused: %s", size_txt, pname, j.threads, pnm[w],
-                          why[w]);
+            fpf_cli_error("bench: %s %s, %d thread%s: the %s peer is "
+                          "refused: %s", size_txt, pname, j.threads,
+                          plural(j.threads), pnm[w], why[w]);
           }
         }
         peer_cell(c1, sizeof c1, &pn, &f, refused[0]);
@@ -552,11 +639,11 @@ int fpf_cmd_bench(int argc, char **argv) {
                            : pt.ok && unsteady(pt.median, pt.min) ? "torch"
                                                                   : NULL;
         if (busy)
-          fpf_cli_info("bench: warning: %s %s, %d threads: %s's median "
-                       "step is over %.1f x its fastest (a busy machine, "
-                       "or its own threads fighting); this row's times "
-                       "and ratios are not to be trusted", size_txt, pname,
-                       j.threads, busy, UNSTEADY);
+          fpf_cli_error("bench: warning: %s %s, %d thread%s: %s's median "
+                        "step is over %.1f x its fastest (a busy machine, "
+                        "or its own threads fighting); this row's times "
+                        "and ratios are not to be trusted", size_txt, pname,
+                        j.threads, plural(j.threads), busy, UNSTEADY);
         if (table) {
           char gf_txt[16] = "-";
           if (isfinite(gf)) snprintf(gf_txt, sizeof gf_txt, "%.1f", gf);
@@ -596,19 +683,17 @@ int fpf_cmd_bench(int argc, char **argv) {
         }
         if (js) {
           cJSON *o = cJSON_CreateObject();
-          cJSON_AddStringToObject(o, "precision", pname);
+          row_start(o, &ctx, n, d, pname, j.threads);
           cJSON_AddStringToObject(o, "fpflow_float_parts", floats);
           cJSON_AddStringToObject(o, "kde", f.binned ? "binned" : "exact");
           cJSON_AddBoolToObject(o, "busy", busy != NULL);
-          const char *keys[] = {"N",       "d",           "threads",
-                                "h",       "rounds",      "reps",
+          const char *keys[] = {"h",       "rounds",      "reps",
                                 "median_s", "min_s",      "max_s",
                                 "cpu_s",   "gflops",      "peak_rss_kb",
                                 "workspace_kb", "floor_s", "log_C",
                                 "S_dot",   "log_rho_mean"};
-          double vals[] = {(double)n, (double)d, j.threads, j.h, a.rounds,
-                           a.reps, f.median, f.min, f.max, f.cpu, gf,
-                           (double)f.peak_kb, (double)f.ws_kb,
+          double vals[] = {j.h, a.rounds, a.reps, f.median, f.min, f.max,
+                           f.cpu, gf, (double)f.peak_kb, (double)f.ws_kb,
                            fl.ok ? fl.median : NAN, f.log_C, f.S_dot,
                            f.log_rho_mean};
           for (size_t q = 0; q < sizeof vals / sizeof vals[0]; q++)
@@ -623,17 +708,7 @@ int fpf_cmd_bench(int argc, char **argv) {
           for (int w = 0; w < 2 && a.peers; w++)
             peer_json(o, pnm[w], peer[w], refused[w] ? why[w] : NULL);
           cJSON_AddItemToArray(js, o);
-          /* after every row, so an interrupted run keeps the rows done */
-          char *text = cJSON_Print(js);
-          size_t len = text ? strlen(text) : 0;
-          char *line = text ? realloc(text, len + 2) : NULL;
-          fpf_error e;
-          if (line) strcpy(line + len, "\n");
-          if (!line || fpf_cli_write_text(a.json, line, &e)) {
-            fpf_cli_error("bench: %s", line ? e.msg : "no memory for JSON");
-            status = FPF_EXIT_FAIL;
-          }
-          free(line ? line : text);
+          status = json_save(js, a.json);
         }
       }
     if (zpath[0]) remove(zpath);

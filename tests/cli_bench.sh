@@ -30,6 +30,8 @@ check "two sizes x two precisions x two thread counts: exit 0, 8 rows" \
         [ "$(grep -cE "^ +(300x16|200x40) +fp(64|32)" "$DIR/small.out")" -eq 8 ]'
 check "JSON: 8 records, positive times, finite log C and S_dot, a floor" \
   json small 'len(r) == 8 and all(x["median_s"] > 0 and x["min_s"] <= x["median_s"] <= x["max_s"] and math.isfinite(x["log_C"]) and math.isfinite(x["S_dot"]) and x["floor_s"] > 0 and x["peak_rss_kb"] > 0 for x in r)'
+check "JSON rows say which fpflow, which CPU and when" \
+  json small 'all(x["fpflow_version"] and x["cpu"] and x["started_utc"].endswith("Z") for x in r)'
 check "fp32 and fp64 steps agree on log C and S_dot (1e-3 relative)" \
   json small 'all(abs(a["log_C"] - b["log_C"]) <= 1e-3 * abs(b["log_C"]) and abs(a["S_dot"] - b["S_dot"]) <= 1e-3 * abs(b["S_dot"]) for a in r for b in r if a["N"] == b["N"] and a["threads"] == b["threads"] and a["precision"] == "fp32" and b["precision"] == "fp64")'
 check "1 and 2 threads give the same step (log C bit for bit)" \
@@ -109,6 +111,20 @@ expect json_dir_missing 2 "cannot write there" -- --sizes 64x4 \
   -o "$DIR/missing/out.json"
 expect json_empty 2 "an empty file name" -- --sizes 64x4 -o ""
 expect quiet_no_json 2 "-q without -o" -- --sizes 64x4 -q
+expect quiet_verbose 2 "-q and -v together" -- --sizes 64x4 -q -v \
+  -o "$DIR/qv.json"
+expect unknown 2 "fpflow: bench: unknown option '--bogus'" -- --bogus
+expect no_value 2 "option '--sizes' needs a value" -- --sizes
+
+# a row that fails (its d x d matrices over the memory limit) is in the
+# JSON with its reason, and the run exits 1
+(ulimit -v 1500000
+ "$FPFLOW" bench --sizes 64x4,3x20000 --precision fp64 --threads 1 \
+   --rounds 1 --no-floor -o "$DIR/oom.json" >"$DIR/oom.out" 2>"$DIR/oom.err")
+RC=$?
+check "a failed row: exit 1, '1 thread failed', the reason in the JSON" \
+  eval '[ "$RC" -eq 1 ] && grep -q "3x20000 fp64 on 1 thread failed" "$DIR/oom.err" &&
+        json oom "len(r) == 2 and r[0][\"median_s\"] > 0 and r[1][\"d\"] == 20000 and \"memory\" in r[1][\"error\"]"'
 
 bench quiet --sizes 64x4 --precision fp64 --threads 1 --rounds 1 -q \
   -o "$DIR/quiet.json"
