@@ -60,7 +60,8 @@ static void usage(FILE *f) {
           "or a peer's own threads fighting).\n\n"
           "options:\n"
           "  --sizes LIST      up to 16 sizes NxD, 2 <= N <= 10^7,\n"
-          "                    1 <= D <= 10^5 (2048x1024,500x2,256x32)\n"
+          "                    1 <= D <= 10^5, that fit in memory\n"
+          "                    (2048x1024,500x2,256x32)\n"
           "  --precision LIST  fp64 and/or fp32 (fp64,fp32)\n"
           "  --threads LIST    up to 8 thread counts, 1 to 1024 (2,1)\n"
           "  --reps R          timed steps per round, 7 to 1000 (7)\n"
@@ -168,6 +169,20 @@ static int parse_sizes(const char *s, size_nd *v, int *nv) {
     }
     v[i].n = (size_t)n;
     v[i].d = (size_t)d;
+    /* a size that cannot fit is refused now, not after the others ran:
+       the step holds at least D and its factor (d x d) and the
+       particles, their update and drift (N x d), all in double */
+    double need = 8.0 * (2.0 * (double)d * (double)d + 3.0 * (double)n *
+                         (double)d);
+    double have = (double)sysconf(_SC_PHYS_PAGES) *
+                  (double)sysconf(_SC_PAGESIZE);
+    if (have > 0 && need > have) {
+      fpf_cli_error("bench: --sizes: '%s' needs at least %.0f GB (two d x "
+                    "d matrices and three N x d arrays of doubles); this "
+                    "machine has %.0f GB", items[i], need / 1e9,
+                    have / 1e9);
+      return -1;
+    }
     for (int k = 0; k < i; k++)
       if (v[k].n == v[i].n && v[k].d == v[i].d) {
         fpf_cli_error("bench: --sizes: '%s' is given twice", items[i]);

@@ -113,6 +113,8 @@ expect json_empty 2 "an empty file name" -- --sizes 64x4 -o ""
 expect quiet_no_json 2 "-q without -o" -- --sizes 64x4 -q
 expect quiet_verbose 2 "-q and -v together" -- --sizes 64x4 -q -v \
   -o "$DIR/qv.json"
+expect too_big 2 "'10000000x100000' needs at least 24" -- \
+  --sizes 64x4,10000000x100000
 expect unknown 2 "fpflow: bench: unknown option '--bogus'" -- --bogus
 expect no_value 2 "option '--sizes' needs a value" -- --sizes
 
