@@ -349,7 +349,11 @@ static int json_path_ok(const char *path) {
   snprintf(probe, sizeof probe, "%s.tmp.%ld", path, (long)getpid());
   FILE *f = fopen(probe, "w");
   if (!f) {
-    fpf_cli_error("bench: -o %s: cannot write there: %s", path,
+    const char *slash = strrchr(path, '/');
+    int len = slash ? (int)(slash - path) : 1;
+    fpf_cli_error("bench: -o %s: cannot write there (the file is rewritten "
+                  "through a new file in its directory, %.*s): %s", path,
+                  slash == path ? 1 : len, slash ? path : ".",
                   strerror(errno));
     return 0;
   }
