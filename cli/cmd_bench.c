@@ -533,9 +533,9 @@ int fpf_cmd_bench(int argc, char **argv) {
   }
   int table = fpf_cli_verbosity > 0;
   if (table) {
-    printf("%-12s %-4s %3s  %-30s %6s %8s %7s  %-19s", "N x d", "prec",
-           "thr", "fpflow median (min-max) ms", "GF/s", "peak MB", "ws MB",
-           "floor ms  x");
+    printf("%-12s %-4s %3s  %-30s %6s %8s %7s", "N x d", "prec", "thr",
+           "fpflow median (min-max) ms", "GF/s", "peak MB", "ws MB");
+    if (a.floor) printf("  %-19s", "floor ms  x");
     if (a.peers)
       printf("  %-18s %-18s", "numpy ms  x", "torch ms  x");
     printf("\n");
@@ -666,10 +666,11 @@ int fpf_cmd_bench(int argc, char **argv) {
         if (table) {
           char gf_txt[16] = "-";
           if (isfinite(gf)) snprintf(gf_txt, sizeof gf_txt, "%.1f", gf);
-          printf("%12s %-4s %3d  %8s (%8s-%8s)   %6s %8.1f %7.1f  %-19s",
-                 size_txt, pname, j.threads, ms(t1, sizeof t1, f.median),
+          printf("%12s %-4s %3d  %8s (%8s-%8s)   %6s %8.1f %7.1f", size_txt,
+                 pname, j.threads, ms(t1, sizeof t1, f.median),
                  ms(t2, sizeof t2, f.min), ms(t3, sizeof t3, f.max), gf_txt,
-                 f.peak_kb / 1024.0, f.ws_kb / 1024.0, floor_txt);
+                 f.peak_kb / 1024.0, f.ws_kb / 1024.0);
+          if (a.floor) printf("  %-19s", floor_txt);
           if (a.peers) printf("  %-18s %-18s", c1, c2);
           printf("\n");
           if (f.checked)
