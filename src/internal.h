@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "fpflow/status.h"
@@ -124,6 +125,28 @@ typedef double fpf_vd __attribute__((vector_size(FPF_VBYTES),
                                      aligned(sizeof(double)), may_alias));
 typedef float fpf_vf __attribute__((vector_size(FPF_VBYTES),
                                     aligned(sizeof(float)), may_alias));
+/* Their bits, for masks (a comparison gives all ones or zeros a lane)
+ * and exponent arithmetic. */
+typedef uint64_t fpf_vd_bits __attribute__((vector_size(FPF_VBYTES)));
+typedef uint32_t fpf_vf_bits __attribute__((vector_size(FPF_VBYTES)));
+
+/* a where mask m is all ones, else b. */
+static inline fpf_vd fpf_vd_pick(fpf_vd_bits m, fpf_vd a, fpf_vd b) {
+  return (fpf_vd)(((fpf_vd_bits)a & m) | ((fpf_vd_bits)b & ~m));
+}
+static inline fpf_vf fpf_vf_pick(fpf_vf_bits m, fpf_vf a, fpf_vf b) {
+  return (fpf_vf)(((fpf_vf_bits)a & m) | ((fpf_vf_bits)b & ~m));
+}
+
+/* Sums a register-blocked kernel may keep in vector registers: 32
+ * registers with AVX-512, 16 before it, some of them for the operands.
+ * (With AVX2, kernels that kept 32 sums went through memory: twice as
+ * slow.) */
+#if FPF_VBYTES >= 64
+#define FPF_VACC 16
+#else
+#define FPF_VACC 12
+#endif
 
 /* Products with a d x d matrix for d <= FPF_SMALL_MAX (small.c), on
  * one thread, each output row summed in registers in a fixed order. */

@@ -731,7 +731,7 @@ enum { SG = 4 }; /* rows a group */
  * third of a row (for SSE2 alone, where the path is built but not
  * taken). */
 enum {
-  SMALL_CHUNK_REGS = (FPF_VBYTES >= 64 ? 16 : 12) / SG,
+  SMALL_CHUNK_REGS = FPF_VACC / SG,
   SMALL_CHUNK = SMALL_CHUNK_REGS * 3 >= FPF_NCD ? SMALL_CHUNK_REGS
                                                 : (FPF_NCD + 2) / 3
 };

@@ -39,19 +39,13 @@ void fpf_rng_uniforms(uint64_t seed, uint64_t stream, uint64_t step,
 
 /*
  * Box-Muller on vectors as wide as the target's registers, with fpflow's
- * own branch-free log and sincos: 1.9 ns a normal with AVX2 here (14 as
- * a plain loop, which the compiler vectorised for AVX-512 but left scalar
- * for AVX2), against 17 ns with libm; the largest difference from libm's
- * result is 1.5e-12 relative (measured over 2 10^6 normals).  Block k of
- * a vector gives the pairs (w0, w1) and (w2, w3): radius from the first
- * word of a pair, angle from the second.
+ * own branch-free log and sincos: a normal, Philox included, in 5.3 ns
+ * with AVX2 here (13.9 as a plain loop, which the compiler vectorised for
+ * AVX-512 but left scalar for AVX2; 17 ns with libm on the Xeon).  Within
+ * 4e-15 of the radius of long double's values (tests/test_rng.c).  Block
+ * k of a vector gives the pairs (w0, w1) and (w2, w3): radius from the
+ * first word of a pair, angle from the second.
  */
-typedef uint64_t vbits __attribute__((vector_size(FPF_VBYTES)));
-
-/* a where m is all ones, else b */
-static inline fpf_vd pick(vbits m, fpf_vd a, fpf_vd b) {
-  return (fpf_vd)(((vbits)a & m) | ((vbits)b & ~m));
-}
 
 /* log(u) for u in (0, 1]: u = 2^e m, m in [sqrt(1/2), sqrt(2)),
    log m = 2 atanh(f), f = (m - 1)/(m + 1), |f| <= 0.1716; the series to
@@ -59,10 +53,11 @@ static inline fpf_vd pick(vbits m, fpf_vd a, fpf_vd b) {
    2^52 + e + 1023 (no 64-bit integer conversion before AVX-512). */
 static inline fpf_vd log_unit(fpf_vd u) {
   const uint64_t two52 = 0x4330000000000000ULL;
-  vbits b = (vbits)u, eb = (b >> 52) & 0x7ff;
+  fpf_vd_bits b = (fpf_vd_bits)u, eb = (b >> 52) & 0x7ff;
   fpf_vd m = (fpf_vd)((b & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL);
-  vbits big = (vbits)(m > 1.4142135623730951); /* halve m, add 1 to e */
-  m = (fpf_vd)((vbits)m - (big & (1ULL << 52)));
+  /* halve m and add 1 to e where m > sqrt(2) */
+  fpf_vd_bits big = (fpf_vd_bits)(m > 1.4142135623730951);
+  m = (fpf_vd)((fpf_vd_bits)m - (big & (1ULL << 52)));
   fpf_vd e = ((fpf_vd)((eb - big) | two52) - 0x1.0p52) - 1023.0;
   fpf_vd f = (m - 1.0) / (m + 1.0), f2 = f * f;
   fpf_vd p = f2 * (1.0 / 21) + 1.0 / 19;
@@ -78,7 +73,7 @@ static inline void sincos_2pi(fpf_vd t, fpf_vd *s, fpf_vd *c) {
   /* quadrant q = nearbyint(4 t), in the low bits of 4 t + 1.5 2^52, and
      r = 2 pi (t - q/4) in [-pi/4, pi/4] */
   fpf_vd qs = t * 4.0 + 0x1.8p52, q = qs - 0x1.8p52;
-  vbits qi = (vbits)qs & 3;
+  fpf_vd_bits qi = (fpf_vd_bits)qs & 3;
   fpf_vd r = (t - 0.25 * q) * 6.283185307179586477;
   fpf_vd r2 = r * r;
   fpf_vd sp = r2 * (-1.0 / 1307674368000.0) + 1.0 / 6227020800.0;
@@ -92,9 +87,9 @@ static inline void sincos_2pi(fpf_vd t, fpf_vd *s, fpf_vd *c) {
   cp = cp * r2 - 1.0 / 720.0; cp = cp * r2 + 1.0 / 24.0;
   cp = cp * r2 - 0.5; cp = cp * r2 + 1.0;
   /* odd quadrants swap sin and cos, quadrants 2 and 3 change both signs */
-  vbits odd = -(qi & 1), flip = (qi & 2) << 62;
-  *s = (fpf_vd)((vbits)pick(odd, cp, sr) ^ flip);
-  *c = (fpf_vd)((vbits)pick(odd, -sr, cp) ^ flip);
+  fpf_vd_bits odd = -(qi & 1), flip = (qi & 2) << 62;
+  *s = (fpf_vd)((fpf_vd_bits)fpf_vd_pick(odd, cp, sr) ^ flip);
+  *c = (fpf_vd)((fpf_vd_bits)fpf_vd_pick(odd, -sr, cp) ^ flip);
 }
 
 #define PAIRS 128

@@ -12,21 +12,14 @@
 
 enum { W = FPF_VD, MAXC = FPF_NCD, GROUP = 4 };
 typedef fpf_vd vec;
-/* Sums a group may hold in registers: 32 vector registers with AVX-512,
- * 16 before it, some of them for the operands. */
-#if FPF_VBYTES >= 64
-enum { ACC_MAX = 16 };
-#else
-enum { ACC_MAX = 12 };
-#endif
 /* Rows a group for rows of nc vectors: GROUP, or fewer where GROUP rows'
  * sums would not fit in registers (with AVX2 at d = 32, four rows' 32
  * sums went through memory: 26 us for 256 rows against 12 one row at a
  * time). */
-#define ROWS_FOR(nc)                           \
-  ((nc) * GROUP <= ACC_MAX       ? GROUP       \
-   : (nc) * (GROUP / 2) <= ACC_MAX ? GROUP / 2 \
-                                   : 1)
+#define ROWS_FOR(nc)                               \
+  ((nc) * GROUP <= FPF_VACC         ? GROUP       \
+   : (nc) * (GROUP / 2) <= FPF_VACC ? GROUP / 2   \
+                                    : 1)
 
 /* Row of nc vectors, times alpha, into y (d values). */
 static inline __attribute__((always_inline)) void

@@ -128,17 +128,13 @@ void fpf_to_double(const float *a, double *b, size_t n) {
  * AVX-512 but, for AVX2, split the loop on the branch and left it
  * scalar (3.8 ns an exp against 0.5 here).
  */
-typedef int64_t vd_bits __attribute__((vector_size(FPF_VBYTES)));
-typedef int32_t vf_bits __attribute__((vector_size(FPF_VBYTES)));
-
 static inline fpf_vd exp_nonpos_v(fpf_vd x) {
   const double log2e = 1.4426950408889634074, shift = 0x1.8p52,
                ln2_hi = 6.93147180369123816490e-01,
                ln2_lo = 1.90821492927058770002e-10, lo = -707.0;
   /* all ones where x >= -707 or x is NaN (which stays NaN) */
-  vd_bits live = ~(x < lo);
-  fpf_vd low = (fpf_vd){0} + lo;
-  fpf_vd v = (fpf_vd)(((vd_bits)x & live) | ((vd_bits)low & ~live));
+  fpf_vd_bits live = ~(fpf_vd_bits)(x < lo);
+  fpf_vd v = fpf_vd_pick(live, x, (fpf_vd){0} + lo);
   fpf_vd t = v * log2e + shift; /* k in the low bits of t */
   fpf_vd kf = t - shift;
   fpf_vd r = (v - kf * ln2_hi) - kf * ln2_lo;
@@ -154,7 +150,7 @@ static inline fpf_vd exp_nonpos_v(fpf_vd x) {
   p = p * r + 1.0;
   p = p * r + 1.0;
   /* p 2^k (mod 2^64): k >= -1020 keeps it normal */
-  vd_bits y = (vd_bits)p + ((vd_bits)t << 52);
+  fpf_vd_bits y = (fpf_vd_bits)p + ((fpf_vd_bits)t << 52);
   return (fpf_vd)(y & live);
 }
 
@@ -163,9 +159,8 @@ static inline fpf_vd exp_nonpos_v(fpf_vd x) {
 static inline fpf_vf expf_nonpos_v(fpf_vf x) {
   const float log2e = 1.44269504f, shift = 0x1.8p23f,
               ln2_hi = 0.693145752f, ln2_lo = 1.42860677e-6f, lo = -87.0f;
-  vf_bits live = ~(x < lo);
-  fpf_vf low = (fpf_vf){0} + lo;
-  fpf_vf v = (fpf_vf)(((vf_bits)x & live) | ((vf_bits)low & ~live));
+  fpf_vf_bits live = ~(fpf_vf_bits)(x < lo);
+  fpf_vf v = fpf_vf_pick(live, x, (fpf_vf){0} + lo);
   fpf_vf t = v * log2e + shift;
   fpf_vf kf = t - shift;
   fpf_vf r = (v - kf * ln2_hi) - kf * ln2_lo;
@@ -175,7 +170,7 @@ static inline fpf_vf expf_nonpos_v(fpf_vf x) {
   p = p * r + 0.5000000047117757f;
   p = p * r + 1.000000037716214f;
   p = p * r + 1.0f;
-  vf_bits y = (vf_bits)p + ((vf_bits)t << 23);
+  fpf_vf_bits y = (fpf_vf_bits)p + ((fpf_vf_bits)t << 23);
   return (fpf_vf)(y & live);
 }
 
