@@ -35,6 +35,11 @@ void fpf_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void fpf_cli_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Shown with -v. */
 void fpf_cli_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* getopt_long's ':' (a missing value) or '?' (an unknown option) for
+ * command cmd, the option at argv[optind - 1], as a message; returns
+ * FPF_EXIT_USAGE.  The commands' option strings start with ':' and they
+ * set opterr = 0, so that this is the only message. */
+int fpf_cli_bad_option(const char *cmd, int ch, char *const *argv);
 /* Prints an error report and maps its status to an exit code. */
 int fpf_cli_fail(const fpf_error *err);
 /* The library's log callback, routed to the functions above. */

@@ -302,14 +302,7 @@ static int parse_args(int argc, char **argv, bench_args *a) {
       case 'q': fpf_cli_verbosity = 0, quiet = 1; break;
       case 'v': fpf_cli_verbosity = 2, verbose = 1; break;
       case 'h': usage(stdout); return -1;
-      case ':':
-        fpf_cli_error("bench: option '%s' needs a value (try 'fpflow "
-                      "bench --help')", argv[optind - 1]);
-        return FPF_EXIT_USAGE;
-      default:
-        fpf_cli_error("bench: unknown option '%s' (try 'fpflow bench "
-                      "--help')", argv[optind - 1]);
-        return FPF_EXIT_USAGE;
+      default: return fpf_cli_bad_option("bench", ch, argv);
     }
   }
   if (optind < argc) {

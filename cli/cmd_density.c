@@ -132,10 +132,7 @@ static int parse_args(int argc, char **argv, density_args *a) {
       usage(stdout);
       return FPF_EXIT_OK;
     }
-    if (c == '?' || c == ':')
-      return usage_error("%s option '%s'",
-                         c == '?' ? "unknown" : "missing the value of",
-                         argv[optind - 1]);
+    if (c == '?' || c == ':') return fpf_cli_bad_option("density", c, argv);
     int rc = apply_option(a, c, optarg);
     if (rc) return rc;
   }

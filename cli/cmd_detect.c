@@ -178,16 +178,11 @@ static int parse_args(int argc, char **argv, detect_args *a) {
   opterr = 0;
   int c;
   while ((c = getopt_long(argc, argv, ":o:qvh", long_options, NULL)) != -1) {
-    const char *opt = argv[optind - 1];
     if (c == 'h') {
       usage(stdout);
       return FPF_EXIT_OK;
     }
-    if (c == '?' || c == ':') {
-      fpf_cli_error("detect: %s option '%s' (see 'fpflow detect --help')",
-                    c == '?' ? "unknown" : "missing the value of", opt);
-      return FPF_EXIT_USAGE;
-    }
+    if (c == '?' || c == ':') return fpf_cli_bad_option("detect", c, argv);
     /* Messages name the option by its long name, however it was given. */
     char name[32] = "";
     for (const struct option *lo = long_options; lo->name; lo++)

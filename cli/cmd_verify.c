@@ -303,8 +303,9 @@ static int parse_args(int argc, char **argv, vf_ctx *v) {
   v->mode = VF_DEFAULT;
   v->out = "fpflow_verify";
   optind = 1;
+  opterr = 0;
   int ch;
-  while ((ch = getopt_long(argc, argv, "o:qvh", opts, NULL)) != -1) {
+  while ((ch = getopt_long(argc, argv, ":o:qvh", opts, NULL)) != -1) {
     switch (ch) {
       case 'f': v->mode = VF_FULL; break;
       /* --quick is the reduced form that ctest runs */
@@ -313,9 +314,7 @@ static int parse_args(int argc, char **argv, vf_ctx *v) {
       case 'q': fpf_cli_verbosity = 0; break;
       case 'v': fpf_cli_verbosity = 2; break;
       case 'h': usage(stdout); return -1;
-      default:
-        fprintf(stderr, "try 'fpflow verify --help'\n");
-        return FPF_EXIT_USAGE;
+      default: return fpf_cli_bad_option("verify", ch, argv);
     }
   }
   if (optind < argc) {

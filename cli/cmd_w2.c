@@ -78,9 +78,10 @@ static int parse_args(int argc, char **argv, w2_args *a) {
       {0, 0, 0, 0}};
   fpf_w2_options_init(&a->o);
   optind = 1;
+  opterr = 0;
   int ch;
   char *end;
-  while ((ch = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
+  while ((ch = getopt_long(argc, argv, ":qh", opts, NULL)) != -1) {
     errno = 0;
     switch (ch) {
       case 'm':
@@ -112,9 +113,7 @@ static int parse_args(int argc, char **argv, w2_args *a) {
       }
       case 'q': fpf_cli_verbosity = 0; break;
       case 'h': usage(stdout); return -1;
-      default:
-        fprintf(stderr, "try 'fpflow w2 --help'\n");
-        return FPF_EXIT_USAGE;
+      default: return fpf_cli_bad_option("w2", ch, argv);
     }
   }
   if (argc - optind != 2) {

@@ -69,6 +69,17 @@ void fpf_cli_log(void *user, fpf_log_level level, const char *msg) {
     fpf_cli_debug("%s", msg);
 }
 
+int fpf_cli_bad_option(const char *cmd, int ch, char *const *argv) {
+  const char *opt = argv[optind - 1];
+  if (ch == ':')
+    fpf_cli_error("%s: option '%s' needs a value (try 'fpflow %s --help')",
+                  cmd, opt, cmd);
+  else
+    fpf_cli_error("%s: unknown option '%s' (try 'fpflow %s --help')", cmd,
+                  opt, cmd);
+  return FPF_EXIT_USAGE;
+}
+
 int fpf_cli_parse_job(int argc, char **argv, const char *name,
                       const char *default_out, void (*usage)(FILE *),
                       fpf_cli_job_args *a) {
@@ -101,14 +112,7 @@ int fpf_cli_parse_job(int argc, char **argv, const char *name,
       case 'q': fpf_cli_verbosity = 0; break;
       case 'v': fpf_cli_verbosity = 2; break;
       case 'h': usage(stdout); return -1;
-      case ':':
-        fpf_cli_error("%s: option '%s' needs a value", name,
-                      argv[optind - 1]);
-        return FPF_EXIT_USAGE;
-      default:
-        fpf_cli_error("%s: unknown option '%s' (try 'fpflow %s --help')",
-                      name, argv[optind - 1], name);
-        return FPF_EXIT_USAGE;
+      default: return fpf_cli_bad_option(name, ch, argv);
     }
   }
   if (optind < argc) a->config = argv[optind++];
